@@ -1,0 +1,86 @@
+//! Exit codes, in one place, and the shared `main` of every tool.
+//!
+//! Scripts and cron jobs branch on these, so they are part of the public
+//! contract (see `docs/exit-codes.md`) and never change meaning.
+
+use std::io::Write;
+
+/// The run did everything it was asked to do.
+pub const SUCCESS: i32 = 0;
+/// The run failed: bad input, a database error, a lost connection.
+pub const FAILURE: i32 = 1;
+/// The command line was wrong (clap's own code for usage errors).
+pub const USAGE: i32 = 2;
+/// molt-verify finished and found differences (or molt-slice audit found
+/// rows that break the plan). Distinct from [`FAILURE`] so that a script can
+/// tell "the data differs" from "the check could not run".
+pub const DIFFERENCES: i32 = 3;
+/// molt-cutover refused a transition because a precondition does not hold
+/// (switch without a passing verify, for example).
+pub const REFUSED: i32 = 4;
+
+/// An error that carries its own exit code. Anything else that reaches
+/// `main` exits with [`FAILURE`].
+#[derive(Debug)]
+pub struct ExitError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl ExitError {
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        ExitError { code, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for ExitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExitError {}
+
+/// Returns true when the error chain bottoms out in a broken pipe on stdout:
+/// `molt-dump | head` must end quietly, as every Unix tool does.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Runs a tool's entry point and turns its outcome into an exit code.
+///
+/// Errors print as `tool: error: outer context: inner cause` on one line,
+/// so a log line names what failed and where.
+pub fn run_tool(tool: &str, entry: impl FnOnce() -> anyhow::Result<i32>) -> i32 {
+    match entry() {
+        Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => SUCCESS,
+        Err(err) => {
+            let code = err.downcast_ref::<ExitError>().map_or(FAILURE, |e| e.code);
+            let mut line = format!("{tool}: error: {err}");
+            for cause in err.chain().skip(1) {
+                line.push_str(": ");
+                line.push_str(&cause.to_string());
+            }
+            let line = crate::url::redact_text(&line);
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+            code
+        }
+    }
+}
+
+/// Defines `fn main` for a tool crate whose library exposes
+/// `pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32>`.
+#[macro_export]
+macro_rules! tool_main {
+    ($tool:literal, $run:path) => {
+        fn main() {
+            let code = $crate::exit::run_tool($tool, || $run(std::env::args_os()));
+            std::process::exit(code);
+        }
+    };
+}

@@ -1,0 +1,29 @@
+//! molt-core: what the molt tools share.
+//!
+//! The tools (`molt-slice`, `molt-dump`, `molt-load`, `molt-verify`,
+//! `molt-cutover`) are thin binaries; everything two of them need lives
+//! here, so that they agree by construction:
+//!
+//! - [`stream`]: the NDJSON records between the tools, with a bounded-memory
+//!   reader and an allocation-light writer, and CSV for single tables.
+//! - [`value`]: logical value types and the canonical form of each value,
+//!   which both the section [`digest`] and molt-verify use.
+//! - [`url`]: connection URLs that never print their password.
+//! - [`ident`]: identifier quoting, the one place SQL names are made safe.
+//! - [`exit`]: the documented exit codes and the shared `main`.
+//! - one module per engine (`postgres`, `mysql`, `oracle`) with its
+//!   introspection, type mapping and SQL.
+
+pub mod digest;
+pub mod exit;
+pub mod ident;
+pub mod mysql;
+#[cfg(feature = "oracle")]
+pub mod oracle;
+pub mod postgres;
+pub mod stream;
+pub mod target;
+pub mod url;
+pub mod value;
+
+pub use url::{ConnUrl, Engine};

@@ -1,0 +1,1 @@
+//! Oracle as a source (cargo feature `oracle`).

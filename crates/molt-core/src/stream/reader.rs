@@ -1,0 +1,556 @@
+//! Reading the stream, one line at a time, in bounded memory.
+//!
+//! The reader owns one line buffer and one row buffer and reuses both, so a
+//! 10 GB stream costs the memory of its longest line, and a line longer than
+//! [`ReaderOptions::max_line_bytes`] is refused before it is read whole.
+//!
+//! It also checks the stream's structure, since every consumer needs the
+//! same checks: rows only inside a section, the right number of values per
+//! row, and at each `end` record the count and digest of what arrived.
+
+use std::io::BufRead;
+
+use super::record::{Record, TableHeader, FORMAT_MAJOR, KNOWN_TYPES};
+use crate::digest::{DigestColumn, RowHasher, SectionDigest};
+
+/// A stream error, always tied to the line it was found on.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct StreamError {
+    pub line: u64,
+    pub message: String,
+}
+
+/// The default cap on one line: large enough for a 64 MB BLOB in base64,
+/// small enough that a corrupt stream cannot exhaust memory.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 256 * 1024 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct ReaderOptions {
+    pub max_line_bytes: usize,
+    /// Recompute each section's count and digest and compare them with its
+    /// `end` record.
+    pub check_digests: bool,
+}
+
+impl Default for ReaderOptions {
+    fn default() -> Self {
+        ReaderOptions { max_line_bytes: DEFAULT_MAX_LINE_BYTES, check_digests: true }
+    }
+}
+
+/// One item read from the stream.
+#[derive(Debug)]
+pub enum Item<'a> {
+    Record(Record),
+    Row(&'a RowBuf),
+}
+
+/// One value of a row, borrowed from the reader's buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field<'a> {
+    Null,
+    /// A scalar in its stream text form.
+    Str(&'a str),
+    /// An array, as JSON text.
+    Array(&'a str),
+}
+
+impl<'a> Field<'a> {
+    /// The value as text, `None` for NULL.
+    pub fn as_text(&self) -> Option<&'a str> {
+        match *self {
+            Field::Null => None,
+            Field::Str(s) | Field::Array(s) => Some(s),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Null,
+    Str,
+    Array,
+}
+
+/// The values of the current row, unescaped into one reused buffer.
+#[derive(Debug, Default)]
+pub struct RowBuf {
+    data: String,
+    spans: Vec<(Kind, usize, usize)>,
+}
+
+impl RowBuf {
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    pub fn get(&self, index: usize) -> Option<Field<'_>> {
+        self.spans.get(index).map(|&(kind, start, end)| match kind {
+            Kind::Null => Field::Null,
+            Kind::Str => Field::Str(&self.data[start..end]),
+            Kind::Array => Field::Array(&self.data[start..end]),
+        })
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Field<'_>> + '_ {
+        (0..self.len()).map(move |i| self.get(i).expect("in range"))
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.spans.clear();
+    }
+}
+
+/// The section currently open.
+struct Section {
+    header: Box<TableHeader>,
+    columns: Vec<DigestColumn>,
+    digest: SectionDigest,
+    start_line: u64,
+}
+
+/// Reads a stream from any buffered reader.
+pub struct StreamReader<R> {
+    input: R,
+    options: ReaderOptions,
+    line: Vec<u8>,
+    line_no: u64,
+    row: RowBuf,
+    hasher: RowHasher,
+    section: Option<Section>,
+    bytes_read: u64,
+}
+
+impl<R: BufRead> StreamReader<R> {
+    pub fn new(input: R) -> Self {
+        Self::with_options(input, ReaderOptions::default())
+    }
+
+    pub fn with_options(input: R, options: ReaderOptions) -> Self {
+        StreamReader {
+            input,
+            options,
+            line: Vec::with_capacity(64 * 1024),
+            line_no: 0,
+            row: RowBuf::default(),
+            hasher: RowHasher::default(),
+            section: None,
+            bytes_read: 0,
+        }
+    }
+
+    /// The line number of the item last returned (1-based).
+    pub fn line_number(&self) -> u64 {
+        self.line_no
+    }
+
+    /// Bytes consumed so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// The header of the section being read, if one is open.
+    pub fn section(&self) -> Option<&TableHeader> {
+        self.section.as_ref().map(|s| &*s.header)
+    }
+
+    fn error(&self, message: impl Into<String>) -> StreamError {
+        StreamError { line: self.line_no, message: message.into() }
+    }
+
+    /// Reads the next item; `Ok(None)` at a clean end of stream.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<Option<Item<'_>>, StreamError> {
+        loop {
+            if !self.read_line()? {
+                if let Some(section) = &self.section {
+                    return Err(self.error(format!(
+                        "stream ended inside the section of {} shard {} (opened on line {}, {} rows so far): the end record is missing, so the stream was cut short",
+                        section.header.table, section.header.slice.shard, section.start_line, section.digest.rows
+                    )));
+                }
+                return Ok(None);
+            }
+            let first = self.line.iter().position(|b| !b.is_ascii_whitespace());
+            let Some(first) = first else { continue };
+            match self.line[first] {
+                b'[' => {
+                    self.parse_row(first)?;
+                    return Ok(Some(Item::Row(&self.row)));
+                }
+                b'{' => {
+                    let record = self.parse_record()?;
+                    return Ok(Some(Item::Record(record)));
+                }
+                other => {
+                    return Err(self.error(format!(
+                        "expected a JSON object (record) or array (row), found {:?}",
+                        char::from(other)
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Reads one line into `self.line`, without its terminator. Refuses to
+    /// buffer more than the cap.
+    fn read_line(&mut self) -> Result<bool, StreamError> {
+        self.line.clear();
+        let mut saw_any = false;
+        loop {
+            let available = match self.input.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(StreamError { line: self.line_no + 1, message: format!("reading input: {e}") })
+                }
+            };
+            if available.is_empty() {
+                if saw_any {
+                    self.line_no += 1;
+                }
+                return Ok(saw_any);
+            }
+            saw_any = true;
+            let (take, done) = match memchr::memchr(b'\n', available) {
+                Some(pos) => (pos + 1, true),
+                None => (available.len(), false),
+            };
+            if self.line.len() + take > self.options.max_line_bytes.saturating_add(2) {
+                self.line_no += 1;
+                return Err(self.error(format!(
+                    "line is longer than the limit of {} bytes (--max-line-bytes)",
+                    self.options.max_line_bytes
+                )));
+            }
+            self.line.extend_from_slice(&available[..take]);
+            self.input.consume(take);
+            self.bytes_read += take as u64;
+            if done {
+                self.line_no += 1;
+                self.line.pop();
+                if self.line.last() == Some(&b'\r') {
+                    self.line.pop();
+                }
+                return Ok(true);
+            }
+        }
+    }
+
+    fn parse_record(&mut self) -> Result<Record, StreamError> {
+        #[derive(serde::Deserialize)]
+        struct Envelope {
+            #[serde(rename = "type")]
+            kind: Option<String>,
+            version: Option<String>,
+        }
+        let text = std::str::from_utf8(&self.line)
+            .map_err(|e| self.error(format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1)))?;
+        let envelope: Envelope =
+            serde_json::from_str(text).map_err(|e| self.error(format!("malformed record: {e}")))?;
+        let kind = envelope.kind.ok_or_else(|| self.error("record has no \"type\" field"))?;
+        if !KNOWN_TYPES.contains(&kind.as_str()) {
+            return Err(self.error(format!(
+                "unknown record type {kind:?} (this molt reads stream format {}; known types: {})",
+                super::record::FORMAT_VERSION,
+                KNOWN_TYPES.join(", ")
+            )));
+        }
+        if kind == "stream" {
+            let version = envelope.version.unwrap_or_default();
+            let major = version.split('.').next().and_then(|m| m.parse::<u32>().ok());
+            match major {
+                Some(m) if m <= FORMAT_MAJOR => {}
+                Some(_) => {
+                    return Err(self.error(format!(
+                        "stream format version {version} is newer than this molt reads ({FORMAT_MAJOR}.x): upgrade molt"
+                    )))
+                }
+                None => return Err(self.error(format!("stream header has an invalid version {version:?}"))),
+            }
+        }
+        let record: Record =
+            serde_json::from_str(text).map_err(|e| self.error(format!("malformed {kind} record: {e}")))?;
+        self.track(&record)?;
+        Ok(record)
+    }
+
+    /// Section bookkeeping for a non-row record.
+    fn track(&mut self, record: &Record) -> Result<(), StreamError> {
+        match record {
+            Record::Table(header) => {
+                if let Some(open) = &self.section {
+                    return Err(self.error(format!(
+                        "table header for {} while the section of {} (line {}) is still open: its end record is missing",
+                        header.table, open.header.table, open.start_line
+                    )));
+                }
+                if header.columns.is_empty() {
+                    return Err(self.error(format!("table header for {} has no columns", header.table)));
+                }
+                self.section = Some(Section {
+                    columns: header.columns.iter().map(DigestColumn::from).collect(),
+                    header: header.clone(),
+                    digest: SectionDigest::default(),
+                    start_line: self.line_no,
+                });
+            }
+            Record::End(end) => {
+                let Some(section) = self.section.take() else {
+                    return Err(self.error(format!("end record for {} without a table header", end.table)));
+                };
+                if end.table != section.header.table || end.shard.index != section.header.slice.shard.index {
+                    return Err(self.error(format!(
+                        "end record for {} shard {} closes the section of {} shard {}",
+                        end.table, end.shard, section.header.table, section.header.slice.shard
+                    )));
+                }
+                if self.options.check_digests {
+                    let got = section.digest;
+                    let expected = SectionDigest::parse_hex(&end.digest);
+                    if got.rows != end.rows || expected != Some(got.sum) {
+                        return Err(self.error(format!(
+                            "section {} shard {} does not match its end record: received {} rows with digest {}, the end record says {} rows with digest {}",
+                            end.table,
+                            end.shard,
+                            got.rows,
+                            got.hex(),
+                            end.rows,
+                            end.digest
+                        )));
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn parse_row(&mut self, start: usize) -> Result<(), StreamError> {
+        let text = match std::str::from_utf8(&self.line) {
+            Ok(t) => t,
+            Err(e) => return Err(self.error(format!("invalid UTF-8 at byte {} of the row", e.valid_up_to() + 1))),
+        };
+        self.row.clear();
+        if let Err(message) = parse_row_into(text, start, &mut self.row) {
+            return Err(self.error(format!("malformed row: {message}")));
+        }
+        let Some(section) = self.section.as_mut() else {
+            return Err(StreamError { line: self.line_no, message: "row outside a section: no table header before it".into() });
+        };
+        if self.row.len() != section.columns.len() {
+            return Err(StreamError {
+                line: self.line_no,
+                message: format!(
+                    "row has {} values but table {} has {} columns",
+                    self.row.len(),
+                    section.header.table,
+                    section.columns.len()
+                ),
+            });
+        }
+        if self.options.check_digests {
+            for (i, column) in section.columns.iter().enumerate() {
+                let value = self.row.get(i).expect("length checked").as_text();
+                self.hasher.value(*column, value);
+            }
+            section.digest.add_row(self.hasher.finish_row());
+        }
+        Ok(())
+    }
+}
+
+/// Parses a row line (`["a",null,["x"]]`) into `row`. Scalars may also be
+/// JSON numbers or booleans, kept as their literal text.
+fn parse_row_into(text: &str, start: usize, row: &mut RowBuf) -> Result<(), String> {
+    let bytes = text.as_bytes();
+    let mut pos = start + 1;
+    let skip_ws = |pos: &mut usize| {
+        while *pos < bytes.len() && matches!(bytes[*pos], b' ' | b'\t' | b'\r' | b'\n') {
+            *pos += 1;
+        }
+    };
+    skip_ws(&mut pos);
+    if bytes.get(pos) == Some(&b']') {
+        pos += 1;
+    } else {
+        loop {
+            skip_ws(&mut pos);
+            let Some(&b) = bytes.get(pos) else {
+                return Err("unexpected end of line inside the row".into());
+            };
+            match b {
+                b'"' => {
+                    let begin = row.data.len();
+                    pos = unescape_string(bytes, pos, &mut row.data)?;
+                    row.spans.push((Kind::Str, begin, row.data.len()));
+                }
+                b'n' if bytes[pos..].starts_with(b"null") => {
+                    pos += 4;
+                    row.spans.push((Kind::Null, 0, 0));
+                }
+                b'[' => {
+                    let end = skip_array(bytes, pos)?;
+                    if serde_json::from_str::<serde::de::IgnoredAny>(&text[pos..end]).is_err() {
+                        return Err(format!("invalid array value at byte {}", pos + 1));
+                    }
+                    let begin = row.data.len();
+                    row.data.push_str(&text[pos..end]);
+                    row.spans.push((Kind::Array, begin, row.data.len()));
+                    pos = end;
+                }
+                b'-' | b'0'..=b'9' | b't' | b'f' => {
+                    let end = bytes[pos..]
+                        .iter()
+                        .position(|c| matches!(c, b',' | b']' | b' ' | b'\t'))
+                        .map_or(bytes.len(), |p| pos + p);
+                    let literal = &text[pos..end];
+                    let valid = literal == "true"
+                        || literal == "false"
+                        || serde_json::from_str::<serde_json::Number>(literal).is_ok();
+                    if !valid {
+                        return Err(format!("invalid value {literal:?} at byte {}", pos + 1));
+                    }
+                    let begin = row.data.len();
+                    row.data.push_str(literal);
+                    row.spans.push((Kind::Str, begin, row.data.len()));
+                    pos = end;
+                }
+                other => {
+                    return Err(format!("unexpected {:?} at byte {} (values are strings, arrays or null)", char::from(other), pos + 1))
+                }
+            }
+            skip_ws(&mut pos);
+            match bytes.get(pos) {
+                Some(b',') => pos += 1,
+                Some(b']') => {
+                    pos += 1;
+                    break;
+                }
+                Some(&other) => return Err(format!("expected ',' or ']' at byte {}, found {:?}", pos + 1, char::from(other))),
+                None => return Err("unexpected end of line inside the row".into()),
+            }
+        }
+    }
+    skip_ws(&mut pos);
+    if pos != bytes.len() {
+        return Err(format!("unexpected text after the row at byte {}", pos + 1));
+    }
+    Ok(())
+}
+
+/// Unescapes the JSON string starting at `bytes[pos] == '"'` into `out`;
+/// returns the position after the closing quote.
+fn unescape_string(bytes: &[u8], mut pos: usize, out: &mut String) -> Result<usize, String> {
+    let open = pos;
+    pos += 1;
+    let mut run_start = pos;
+    // Safety of the str slices below: the whole line was validated as
+    // UTF-8, and runs are split only at ASCII bytes.
+    let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+    loop {
+        let Some(rel) = memchr::memchr3(b'"', b'\\', b'\n', &bytes[pos..]) else {
+            return Err(format!("unterminated string starting at byte {}", open + 1));
+        };
+        // Control characters are not allowed raw inside JSON strings.
+        if let Some(bad) = bytes[pos..pos + rel].iter().position(|&b| b < 0x20) {
+            return Err(format!("raw control character 0x{:02x} in a string at byte {}", bytes[pos + bad], pos + bad + 1));
+        }
+        pos += rel;
+        match bytes[pos] {
+            b'"' => {
+                out.push_str(&text[run_start..pos]);
+                return Ok(pos + 1);
+            }
+            b'\\' => {
+                out.push_str(&text[run_start..pos]);
+                let Some(&esc) = bytes.get(pos + 1) else {
+                    return Err(format!("unterminated escape at byte {}", pos + 1));
+                };
+                pos += 2;
+                match esc {
+                    b'"' => out.push('"'),
+                    b'\\' => out.push('\\'),
+                    b'/' => out.push('/'),
+                    b'b' => out.push('\u{8}'),
+                    b'f' => out.push('\u{c}'),
+                    b'n' => out.push('\n'),
+                    b'r' => out.push('\r'),
+                    b't' => out.push('\t'),
+                    b'u' => {
+                        let (ch, next) = parse_unicode_escape(bytes, pos)?;
+                        out.push(ch);
+                        pos = next;
+                    }
+                    other => return Err(format!("invalid escape \\{} at byte {}", char::from(other), pos - 1)),
+                }
+                run_start = pos;
+            }
+            _ => return Err(format!("raw newline in a string at byte {}", pos + 1)),
+        }
+    }
+}
+
+fn hex4(bytes: &[u8], pos: usize) -> Result<u32, String> {
+    let digits = bytes.get(pos..pos + 4).ok_or_else(|| format!("truncated \\u escape at byte {}", pos - 1))?;
+    let text = std::str::from_utf8(digits).map_err(|_| format!("invalid \\u escape at byte {}", pos - 1))?;
+    u32::from_str_radix(text, 16).map_err(|_| format!("invalid \\u escape at byte {}", pos - 1))
+}
+
+fn parse_unicode_escape(bytes: &[u8], pos: usize) -> Result<(char, usize), String> {
+    let first = hex4(bytes, pos)?;
+    if (0xD800..0xDC00).contains(&first) {
+        if bytes.get(pos + 4..pos + 6) != Some(b"\\u") {
+            return Err(format!("unpaired surrogate \\u{first:04x} at byte {}", pos - 1));
+        }
+        let second = hex4(bytes, pos + 6)?;
+        if !(0xDC00..0xE000).contains(&second) {
+            return Err(format!("invalid surrogate pair at byte {}", pos - 1));
+        }
+        let code = 0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00);
+        let ch = char::from_u32(code).ok_or_else(|| format!("invalid code point at byte {}", pos - 1))?;
+        return Ok((ch, pos + 10));
+    }
+    if (0xDC00..0xE000).contains(&first) {
+        return Err(format!("unpaired surrogate \\u{first:04x} at byte {}", pos - 1));
+    }
+    let ch = char::from_u32(first).ok_or_else(|| format!("invalid code point at byte {}", pos - 1))?;
+    Ok((ch, pos + 4))
+}
+
+/// Finds the end of the JSON array starting at `bytes[pos] == '['`.
+fn skip_array(bytes: &[u8], mut pos: usize) -> Result<usize, String> {
+    let open = pos;
+    let mut depth = 0usize;
+    let mut in_string = false;
+    while pos < bytes.len() {
+        let b = bytes[pos];
+        if in_string {
+            match b {
+                b'\\' => pos += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'[' => depth += 1,
+                b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Ok(pos + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        pos += 1;
+    }
+    Err(format!("unterminated array starting at byte {}", open + 1))
+}

@@ -1,0 +1,1 @@
+molt_core::tool_main!("molt-cutover", molt_cutover::run);

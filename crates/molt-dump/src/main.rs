@@ -1,0 +1,1 @@
+molt_core::tool_main!("molt-dump", molt_dump::run);

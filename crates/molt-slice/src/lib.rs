@@ -1,0 +1,29 @@
+//! molt-slice: Turn a phase plan into slice records, and audit that every row belongs to exactly one phase
+//!
+//! The binary is a one-line `main` over [`run`]; the command-line
+//! definition is [`command`], shared with the man page and completions.
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+/// Command-line options of molt-slice.
+#[derive(Debug, Parser)]
+#[command(
+    name = "molt-slice",
+    version,
+    about = "Turn a phase plan into slice records, and audit that every row belongs to exactly one phase",
+    after_help = "Example:\n  molt-slice plan --plan phases.toml --phase A --source $SRC | molt-dump | molt-load\n\nExit codes: 0 success, 1 failure, 2 usage error (see docs/exit-codes.md)."
+)]
+pub struct Args {}
+
+/// The clap command, for man pages and completions.
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}
+
+/// Runs molt-slice with the given arguments (program name first).
+pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
+    let _args = Args::parse_from(args);
+    anyhow::bail!("not implemented yet")
+}

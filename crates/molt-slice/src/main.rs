@@ -1,0 +1,1 @@
+molt_core::tool_main!("molt-slice", molt_slice::run);

@@ -1,0 +1,1 @@
+molt_core::tool_main!("molt-verify", molt_verify::run);

@@ -1,0 +1,912 @@
+//! The testkit shared by molt's end-to-end tests (`use molt_tests::*;`).
+//!
+//! The tests drive the built tool binaries against real database servers. They
+//! find those servers through three environment variables, which
+//! `scripts/test.sh` sets after starting throwaway servers:
+//!
+//! | variable | server |
+//! |---|---|
+//! | `MOLT_TEST_PG_SOURCE` | PostgreSQL, the source of a migration |
+//! | `MOLT_TEST_PG_TARGET` | PostgreSQL standing in for the CockroachDB target |
+//! | `MOLT_TEST_MYSQL_SOURCE` | MariaDB/MySQL, the source of a migration |
+//!
+//! A test that needs a server and finds no variable panics: it never passes
+//! quietly. Tests run in parallel threads, so each test works in its own
+//! database from [`fresh_pg_database`] or [`fresh_mysql_database`].
+//!
+//! ```no_run
+//! use molt_tests::*;
+//!
+//! # async fn example() {
+//! let src = fresh_pg_database(&pg_source_url(), "dump_roundtrip").await;
+//! psql_exec(&src, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2);");
+//! let out = run_pipe(
+//!     &[("molt-dump", vec!["--source".into(), src.clone()])],
+//!     None,
+//!     &[],
+//! );
+//! out.assert_success();
+//! let records = ndjson(&out.stdout);
+//! # let _ = records;
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Environment variable with the URL of the PostgreSQL source server.
+pub const PG_SOURCE_ENV: &str = "MOLT_TEST_PG_SOURCE";
+/// Environment variable with the URL of the PostgreSQL server that stands in
+/// for the CockroachDB target.
+pub const PG_TARGET_ENV: &str = "MOLT_TEST_PG_TARGET";
+/// Environment variable with the URL of the MariaDB/MySQL source server.
+pub const MYSQL_SOURCE_ENV: &str = "MOLT_TEST_MYSQL_SOURCE";
+
+fn server_url(var: &str, what: &str) -> String {
+    match std::env::var(var) {
+        Ok(url) if !url.trim().is_empty() => url.trim().to_owned(),
+        _ => panic!(
+            "{var} is not set: run the tests through scripts/test.sh, which starts throwaway \
+             servers, or point {var} at a {what} server"
+        ),
+    }
+}
+
+/// URL of the PostgreSQL source server (`$MOLT_TEST_PG_SOURCE`).
+///
+/// # Panics
+/// When the variable is not set, with a message that says how to set it.
+pub fn pg_source_url() -> String {
+    server_url(PG_SOURCE_ENV, "PostgreSQL")
+}
+
+/// URL of the PostgreSQL server that stands in for the CockroachDB target
+/// (`$MOLT_TEST_PG_TARGET`).
+///
+/// # Panics
+/// When the variable is not set, with a message that says how to set it.
+pub fn pg_target_url() -> String {
+    server_url(PG_TARGET_ENV, "PostgreSQL")
+}
+
+/// URL of the MariaDB/MySQL source server (`$MOLT_TEST_MYSQL_SOURCE`).
+///
+/// # Panics
+/// When the variable is not set, with a message that says how to set it.
+pub fn mysql_source_url() -> String {
+    server_url(MYSQL_SOURCE_ENV, "MariaDB/MySQL")
+}
+
+/// The workspace root (the directory holding the root `Cargo.toml`).
+pub fn workspace_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent directory")
+        .to_path_buf()
+}
+
+/// A database name no other test (in this or another process) will pick:
+/// `prefix` (lower-cased, reduced to `[a-z0-9_]`), the process id, a counter and
+/// the clock. At most 63 bytes, PostgreSQL's limit (MySQL allows 64).
+pub fn unique_db_name(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let suffix = format!("_{}_{}_{:x}", std::process::id(), n, nanos & 0xff_ffff);
+    let mut clean: String = prefix
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if clean.is_empty() || clean.starts_with(|c: char| c.is_ascii_digit()) {
+        clean.insert_str(0, "t_");
+    }
+    clean.truncate(63 - suffix.len());
+    clean + &suffix
+}
+
+/// `url` with its database replaced by `db`.
+///
+/// Works on URLs (`scheme://user@host:port/db?params`, keeping the parameters)
+/// and on PostgreSQL `key=value` connection strings (adds `dbname=db`).
+pub fn with_database(url: &str, db: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        // A libpq key=value string: a later dbname wins.
+        return format!("{url} dbname={db}");
+    };
+    let (base, query) = match url.find('?') {
+        Some(q) => (&url[..q], &url[q..]),
+        None => (url, ""),
+    };
+    let authority_start = scheme_end + 3;
+    let authority_end = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    format!("{}/{}{}", &base[..authority_end], db, query)
+}
+
+/// The database named in a URL's path, if any.
+fn database_of(url: &str) -> Option<String> {
+    let rest = &url[url.find("://")? + 3..];
+    let rest = rest.split('?').next().unwrap_or("");
+    let db = &rest[rest.find('/')? + 1..];
+    (!db.is_empty()).then(|| percent_decode(db))
+}
+
+/// Connects to PostgreSQL without TLS and drives the connection on a tokio
+/// task. Call it from inside a tokio runtime (e.g. a `#[tokio::test]`).
+///
+/// # Panics
+/// When the connection fails.
+pub async fn pg_connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at {}: {e}", redact(url)));
+    tokio::spawn(async move {
+        // The error (if any) surfaces on the client's next call.
+        let _ = connection.await;
+    });
+    client
+}
+
+/// Connects to MySQL/MariaDB.
+///
+/// # Panics
+/// When the URL is invalid or the connection fails.
+pub async fn mysql_connect(url: &str) -> mysql_async::Conn {
+    let opts = mysql_async::Opts::from_url(url)
+        .unwrap_or_else(|e| panic!("bad MySQL URL {}: {e}", redact(url)));
+    mysql_async::Conn::new(opts)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to MySQL at {}: {e}", redact(url)))
+}
+
+/// Creates an empty database with a unique name (see [`unique_db_name`]) on
+/// the PostgreSQL server at `server_url` and returns a URL to it.
+///
+/// # Panics
+/// When the server cannot be reached or refuses to create the database.
+pub async fn fresh_pg_database(server_url: &str, prefix: &str) -> String {
+    let name = unique_db_name(prefix);
+    let client = pg_connect(server_url).await;
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted}"))
+        .await
+        .unwrap_or_else(|e| panic!("DROP DATABASE {name} failed: {e}"));
+    client
+        .batch_execute(&format!(
+            "CREATE DATABASE {quoted} ENCODING 'UTF8' TEMPLATE template0"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("CREATE DATABASE {name} failed: {e}"));
+    with_database(server_url, &name)
+}
+
+/// Creates an empty `utf8mb4` database with a unique name (see
+/// [`unique_db_name`]) on the MySQL/MariaDB server at `server_url` and returns a
+/// URL to it.
+///
+/// # Panics
+/// When the server cannot be reached or refuses to create the database.
+pub async fn fresh_mysql_database(server_url: &str, prefix: &str) -> String {
+    use mysql_async::prelude::Queryable;
+    let name = unique_db_name(prefix);
+    let mut conn = mysql_connect(server_url).await;
+    let quoted = format!("`{}`", name.replace('`', "``"));
+    conn.query_drop(format!("DROP DATABASE IF EXISTS {quoted}"))
+        .await
+        .unwrap_or_else(|e| panic!("DROP DATABASE {name} failed: {e}"));
+    conn.query_drop(format!(
+        "CREATE DATABASE {quoted} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("CREATE DATABASE {name} failed: {e}"));
+    let _ = conn.disconnect().await;
+    with_database(server_url, &name)
+}
+
+/// `url` with any password replaced by `***`, for messages.
+pub fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let authority_start = scheme_end + 3;
+    let authority_end = url[authority_start..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| authority_start + i);
+    let authority = &url[authority_start..authority_end];
+    match authority.rfind('@') {
+        Some(at) if authority[..at].contains(':') => {
+            let user = &authority[..authority[..at].find(':').unwrap_or(at)];
+            format!(
+                "{}{}:***{}",
+                &url[..authority_start],
+                user,
+                &url[authority_start + at..]
+            )
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Path of a built tool binary such as `"molt-dump"`.
+///
+/// Looks in `$MOLT_BIN_DIR` when it is set (`scripts/test.sh` sets it to the
+/// release directory), and otherwise takes the newer of
+/// `<target>/release/NAME` and `<target>/debug/NAME`, where `<target>` is
+/// `$CARGO_TARGET_DIR` or `<workspace>/target`.
+///
+/// # Panics
+/// When the binary has not been built.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = format!("{name}{}", std::env::consts::EXE_SUFFIX);
+    if let Some(dir) = std::env::var_os("MOLT_BIN_DIR").filter(|d| !d.is_empty()) {
+        let path = PathBuf::from(dir).join(&exe);
+        assert!(
+            path.is_file(),
+            "{} does not exist (MOLT_BIN_DIR is set): run scripts/test.sh or \
+             cargo build --workspace --bins --release",
+            path.display()
+        );
+        return path;
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|d| !d.is_empty())
+        .map(|d| workspace_dir().join(d))
+        .unwrap_or_else(|| workspace_dir().join("target"));
+    let candidates = [
+        target.join("release").join(&exe),
+        target.join("debug").join(&exe),
+    ];
+    candidates
+        .iter()
+        .filter_map(|p| {
+            let modified = p.metadata().ok()?.modified().ok()?;
+            Some((modified, p))
+        })
+        .max_by_key(|(modified, _)| *modified)
+        .map(|(_, p)| p.clone())
+        .unwrap_or_else(|| {
+            panic!(
+                "binary {name} not found in {} or {}: run scripts/test.sh or \
+                 cargo build --workspace --bins",
+                candidates[0].display(),
+                candidates[1].display()
+            )
+        })
+}
+
+/// Path of a file or folder under the shared sample datasets
+/// (`<workspace>/../shared/datasets`, or `$MOLT_DATASETS_DIR`), e.g.
+/// `shared_dataset("pg-pagila/pagila-schema.sql")`.
+///
+/// # Panics
+/// When the path does not exist.
+pub fn shared_dataset(rel: &str) -> PathBuf {
+    let root = std::env::var_os("MOLT_DATASETS_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_dir().join("..").join("shared").join("datasets"));
+    let path = root.join(rel);
+    assert!(
+        path.exists(),
+        "shared dataset {} does not exist (datasets root: {}; set MOLT_DATASETS_DIR to move it)",
+        path.display(),
+        root.display()
+    );
+    path
+}
+
+/// Path of a fixture under `tests/fixtures/`.
+///
+/// # Panics
+/// When the path does not exist.
+pub fn fixture(rel: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel);
+    assert!(path.exists(), "fixture {} does not exist", path.display());
+    path
+}
+
+/// SQL for [`psql_exec`] and [`mysql_exec`]: a script file or the SQL text.
+///
+/// `&str` and `String` convert to [`Sql::Text`]; `&Path`, `PathBuf` and
+/// `&PathBuf` convert to [`Sql::File`].
+#[derive(Debug, Clone)]
+pub enum Sql {
+    /// Run the script in this file.
+    File(PathBuf),
+    /// Run this SQL text.
+    Text(String),
+}
+
+impl From<&str> for Sql {
+    fn from(s: &str) -> Self {
+        Sql::Text(s.to_owned())
+    }
+}
+impl From<String> for Sql {
+    fn from(s: String) -> Self {
+        Sql::Text(s)
+    }
+}
+impl From<&String> for Sql {
+    fn from(s: &String) -> Self {
+        Sql::Text(s.clone())
+    }
+}
+impl From<&Path> for Sql {
+    fn from(p: &Path) -> Self {
+        Sql::File(p.to_path_buf())
+    }
+}
+impl From<PathBuf> for Sql {
+    fn from(p: PathBuf) -> Self {
+        Sql::File(p)
+    }
+}
+impl From<&PathBuf> for Sql {
+    fn from(p: &PathBuf) -> Self {
+        Sql::File(p.clone())
+    }
+}
+
+/// Runs `cmd` with `input` (if any) on stdin; returns stdout, or panics with
+/// `what` and the command's stderr.
+fn run_client(mut cmd: Command, input: Option<Vec<u8>>, what: &str) -> String {
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot start {:?}: {e}", cmd.get_program()));
+    let feeder = input.map(|bytes| {
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
+        })
+    });
+    let output = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("{what}: waiting for the client failed: {e}"));
+    if let Some(f) = feeder {
+        let _ = f.join();
+    }
+    if !output.status.success() {
+        panic!(
+            "{what} failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs SQL through the `psql` client against the PostgreSQL database at
+/// `url`, stopping at the first error (`psql -X -v ON_ERROR_STOP=1 -q`).
+/// Meant for loading dataset scripts, which may use psql meta-commands.
+/// Returns psql's stdout.
+///
+/// ```no_run
+/// # use molt_tests::*;
+/// # let url = String::new();
+/// psql_exec(&url, shared_dataset("pg-pagila/pagila-schema.sql"));
+/// psql_exec(&url, "ANALYZE");
+/// ```
+///
+/// # Panics
+/// When psql cannot run or reports an error (the message holds its stderr).
+pub fn psql_exec(url: &str, sql: impl Into<Sql>) -> String {
+    let sql = sql.into();
+    let mut cmd = Command::new(client_binary(&["psql"]));
+    cmd.args(["-X", "-v", "ON_ERROR_STOP=1", "-q", "-d", url]);
+    let input = match &sql {
+        Sql::File(path) => {
+            assert!(path.is_file(), "SQL file {} does not exist", path.display());
+            cmd.arg("-f").arg(path);
+            None
+        }
+        Sql::Text(text) => {
+            cmd.args(["-f", "-"]);
+            Some(text.clone().into_bytes())
+        }
+    };
+    let what = match &sql {
+        Sql::File(p) => format!("psql -f {} on {}", p.display(), redact(url)),
+        Sql::Text(_) => format!("psql on {}", redact(url)),
+    };
+    run_client(cmd, input, &what)
+}
+
+/// Runs SQL through the `mariadb` (or `mysql`) client against the database
+/// named in `url` (`mysql://user[:password]@host[:port]/db`). Uses TCP,
+/// `--binary-mode` (Sakila's data holds raw BLOB bytes) and
+/// `--default-character-set=utf8mb4`, and ignores option files. Returns the
+/// client's stdout.
+///
+/// # Panics
+/// When the URL cannot be parsed, or the client cannot run or reports an
+/// error (the message holds its stderr).
+pub fn mysql_exec(url: &str, sql: impl Into<Sql>) -> String {
+    let sql = sql.into();
+    let parts = MysqlUrl::parse(url);
+    let mut cmd = Command::new(client_binary(&["mariadb", "mysql"]));
+    // --no-defaults must come first.
+    cmd.arg("--no-defaults")
+        .arg("--protocol=TCP")
+        .arg("--binary-mode")
+        .arg("--default-character-set=utf8mb4")
+        .arg(format!("--host={}", parts.host))
+        .arg(format!("--port={}", parts.port))
+        .arg(format!("--user={}", parts.user));
+    if let Some(password) = &parts.password {
+        // Not on the command line, where `ps` would show it.
+        cmd.env("MYSQL_PWD", password);
+    }
+    if let Some(db) = &parts.database {
+        cmd.arg(db);
+    }
+    let input = match &sql {
+        Sql::File(path) => std::fs::read(path)
+            .unwrap_or_else(|e| panic!("cannot read SQL file {}: {e}", path.display())),
+        Sql::Text(text) => text.clone().into_bytes(),
+    };
+    let what = match &sql {
+        Sql::File(p) => format!("mysql client < {} on {}", p.display(), redact(url)),
+        Sql::Text(_) => format!("mysql client on {}", redact(url)),
+    };
+    run_client(cmd, Some(input), &what)
+}
+
+/// The parts of a `mysql://` URL the command-line client needs.
+struct MysqlUrl {
+    user: String,
+    password: Option<String>,
+    host: String,
+    port: u16,
+    database: Option<String>,
+}
+
+impl MysqlUrl {
+    fn parse(url: &str) -> Self {
+        let rest = url
+            .strip_prefix("mysql://")
+            .or_else(|| url.strip_prefix("mariadb://"))
+            .unwrap_or_else(|| panic!("not a mysql:// URL: {}", redact(url)));
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        let (userinfo, hostport) = match authority.rfind('@') {
+            Some(at) => (&authority[..at], &authority[at + 1..]),
+            None => ("", authority),
+        };
+        let (user, password) = match userinfo.split_once(':') {
+            Some((u, p)) => (percent_decode(u), Some(percent_decode(p))),
+            None => (percent_decode(userinfo), None),
+        };
+        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+            let (h, after) = v6.split_once(']').unwrap_or((v6, ""));
+            (h.to_owned(), after.strip_prefix(':'))
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), Some(p)),
+                None => (hostport.to_owned(), None),
+            }
+        };
+        let port = port.map_or(3306, |p| {
+            p.parse()
+                .unwrap_or_else(|_| panic!("bad port in {}", redact(url)))
+        });
+        MysqlUrl {
+            user: if user.is_empty() { "root".into() } else { user },
+            password,
+            host: if host.is_empty() { "127.0.0.1".into() } else { host },
+            port,
+            database: database_of(url),
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            if let (Some(h), Some(l)) = (
+                bytes.get(i + 1).and_then(|b| (*b as char).to_digit(16)),
+                bytes.get(i + 2).and_then(|b| (*b as char).to_digit(16)),
+            ) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The first of `names` found on `PATH` (or the first name, so that the
+/// spawn error names it).
+fn client_binary(names: &[&str]) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in names {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    PathBuf::from(names[0])
+}
+
+/// What [`run_pipe`] observed.
+#[derive(Debug, Clone)]
+pub struct PipeOutcome {
+    /// The commands as given (program and arguments), for messages.
+    pub commands: Vec<String>,
+    /// Each command's exit code, in pipeline order; `128 + N` when signal `N`
+    /// killed it (as a shell reports it).
+    pub statuses: Vec<i32>,
+    /// Everything the last command wrote to stdout.
+    pub stdout: Vec<u8>,
+    /// Each command's stderr (lossily decoded), in pipeline order.
+    pub stderrs: Vec<String>,
+}
+
+impl PipeOutcome {
+    /// True when every command exited with status 0.
+    pub fn success(&self) -> bool {
+        self.statuses.iter().all(|s| *s == 0)
+    }
+
+    /// Panics, showing every command's status and stderr, unless every command
+    /// exited with status 0.
+    pub fn assert_success(&self) -> &Self {
+        if !self.success() {
+            panic!("pipeline failed:\n{}", self.report());
+        }
+        self
+    }
+
+    /// Panics unless the statuses are exactly `expected`.
+    pub fn assert_statuses(&self, expected: &[i32]) -> &Self {
+        if self.statuses != expected {
+            panic!(
+                "pipeline exit statuses {:?}, expected {:?}:\n{}",
+                self.statuses,
+                expected,
+                self.report()
+            );
+        }
+        self
+    }
+
+    /// The last command's stdout as UTF-8 text.
+    ///
+    /// # Panics
+    /// When it is not valid UTF-8.
+    pub fn stdout_str(&self) -> &str {
+        std::str::from_utf8(&self.stdout).expect("pipeline stdout is not UTF-8")
+    }
+
+    /// The last command's stdout parsed as NDJSON (see [`ndjson`]).
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        ndjson(&self.stdout)
+    }
+
+    /// Every command with its exit status and stderr, for failure messages.
+    pub fn report(&self) -> String {
+        let mut s = String::new();
+        for (i, cmd) in self.commands.iter().enumerate() {
+            s.push_str(&format!(
+                "--- [{i}] {cmd}\n    exit status: {}\n",
+                self.statuses.get(i).copied().unwrap_or(-1)
+            ));
+            let err = self.stderrs.get(i).map(String::as_str).unwrap_or("");
+            if err.trim().is_empty() {
+                s.push_str("    (no stderr)\n");
+            } else {
+                for line in err.lines() {
+                    s.push_str("    | ");
+                    s.push_str(line);
+                    s.push('\n');
+                }
+            }
+        }
+        s
+    }
+}
+
+/// How long [`run_pipe`] lets a pipeline run before killing it:
+/// `$MOLT_TEST_PIPE_TIMEOUT` seconds, default 600.
+fn pipe_timeout() -> Duration {
+    let secs = std::env::var("MOLT_TEST_PIPE_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    Duration::from_secs(secs)
+}
+
+fn status_code(status: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(-1)
+}
+
+fn drain<R: Read + Send + 'static>(mut r: R) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        buf
+    })
+}
+
+/// Runs commands connected stdout → stdin like a shell pipeline
+/// (`a | b | c`), waits for all of them, and returns their exit statuses, the
+/// last command's stdout and every command's stderr.
+///
+/// A program without a `/` is a molt tool found with [`bin`]; give a path for
+/// anything else (e.g. `"/usr/bin/head"`). `stdin` feeds the first command
+/// (`None`: empty stdin). `env` is added to every command's environment.
+///
+/// The pipeline is killed, and the call panics, after
+/// `$MOLT_TEST_PIPE_TIMEOUT` seconds (default 600). It blocks the calling
+/// thread, which is fine in a `#[tokio::test]`.
+///
+/// ```no_run
+/// # use molt_tests::*;
+/// let out = run_pipe(
+///     &[
+///         ("molt-dump", vec!["--source".into(), "postgres://...".into()]),
+///         ("molt-load", vec!["--target".into(), "postgres://...".into()]),
+///     ],
+///     None,
+///     &[("RUST_LOG", "debug")],
+/// );
+/// out.assert_success();
+/// ```
+///
+/// # Panics
+/// When `cmds` is empty, a program cannot be started, or the timeout passes.
+pub fn run_pipe(
+    cmds: &[(&str, Vec<String>)],
+    stdin: Option<&[u8]>,
+    env: &[(&str, &str)],
+) -> PipeOutcome {
+    assert!(!cmds.is_empty(), "run_pipe needs at least one command");
+    let mut children: Vec<Child> = Vec::with_capacity(cmds.len());
+    let mut stderr_readers = Vec::with_capacity(cmds.len());
+    let mut described = Vec::with_capacity(cmds.len());
+    let mut prev_stdout: Option<std::process::ChildStdout> = None;
+    let mut feeder = None;
+
+    for (i, (program, args)) in cmds.iter().enumerate() {
+        let path = if program.contains('/') {
+            PathBuf::from(program)
+        } else {
+            bin(program)
+        };
+        described.push(
+            std::iter::once(path.display().to_string())
+                .chain(args.iter().map(|a| redact(a)))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        let mut cmd = Command::new(&path);
+        cmd.args(args.iter().map(OsStr::new))
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        match prev_stdout.take() {
+            Some(out) => {
+                cmd.stdin(Stdio::from(out));
+            }
+            None if i == 0 && stdin.is_some() => {
+                cmd.stdin(Stdio::piped());
+            }
+            None => {
+                cmd.stdin(Stdio::null());
+            }
+        }
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                for c in &mut children {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                panic!("cannot start {}: {e}", path.display());
+            }
+        };
+        if i == 0 {
+            if let Some(bytes) = stdin {
+                let mut w = child.stdin.take().expect("stdin is piped");
+                let bytes = bytes.to_vec();
+                feeder = Some(std::thread::spawn(move || {
+                    // A command may exit without reading everything.
+                    let _ = w.write_all(&bytes);
+                }));
+            }
+        }
+        stderr_readers.push(drain(child.stderr.take().expect("stderr is piped")));
+        prev_stdout = child.stdout.take();
+        children.push(child);
+    }
+    let stdout_reader = drain(prev_stdout.take().expect("last stdout is piped"));
+
+    let deadline = Instant::now() + pipe_timeout();
+    let mut statuses: Vec<Option<i32>> = vec![None; children.len()];
+    let mut timed_out = false;
+    while statuses.iter().any(Option::is_none) {
+        for (child, status) in children.iter_mut().zip(statuses.iter_mut()) {
+            if status.is_none() {
+                if let Some(s) = child.try_wait().expect("waiting for a child failed") {
+                    *status = Some(status_code(s));
+                }
+            }
+        }
+        if statuses.iter().all(Option::is_some) {
+            break;
+        }
+        if Instant::now() >= deadline {
+            timed_out = true;
+            for child in &mut children {
+                let _ = child.kill();
+            }
+            for (child, status) in children.iter_mut().zip(statuses.iter_mut()) {
+                if status.is_none() {
+                    *status = Some(child.wait().map(status_code).unwrap_or(-1));
+                }
+            }
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    if let Some(f) = feeder {
+        let _ = f.join();
+    }
+    let outcome = PipeOutcome {
+        commands: described,
+        statuses: statuses.into_iter().map(|s| s.unwrap_or(-1)).collect(),
+        stdout: stdout_reader.join().unwrap_or_default(),
+        stderrs: stderr_readers
+            .into_iter()
+            .map(|r| String::from_utf8_lossy(&r.join().unwrap_or_default()).into_owned())
+            .collect(),
+    };
+    if timed_out {
+        panic!(
+            "pipeline killed after {:?} (MOLT_TEST_PIPE_TIMEOUT):\n{}",
+            pipe_timeout(),
+            outcome.report()
+        );
+    }
+    outcome
+}
+
+/// Parses newline-delimited JSON: one value per non-empty line.
+///
+/// # Panics
+/// On a line that is not valid JSON, naming the line.
+pub fn ndjson(bytes: &[u8]) -> Vec<serde_json::Value> {
+    bytes
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|(i, line)| {
+            serde_json::from_slice(line).unwrap_or_else(|e| {
+                panic!(
+                    "NDJSON line {} is not valid JSON ({e}): {}",
+                    i + 1,
+                    String::from_utf8_lossy(line)
+                )
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_database_replaces_the_path() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("mysql://root@127.0.0.1:3306", "x"),
+            "mysql://root@127.0.0.1:3306/x"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/db?sslmode=disable", "x"),
+            "postgres://u:p@h/x?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("host=/tmp user=postgres", "x"),
+            "host=/tmp user=postgres dbname=x"
+        );
+    }
+
+    #[test]
+    fn unique_db_names_are_unique_and_valid() {
+        let a = unique_db_name("Some-Test");
+        let b = unique_db_name("Some-Test");
+        assert_ne!(a, b);
+        assert!(a.starts_with("some_test_"), "{a}");
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        let long = unique_db_name(&"x".repeat(200));
+        assert!(long.len() <= 63, "{long}");
+        assert!(unique_db_name("1abc").starts_with("t_1abc"));
+    }
+
+    #[test]
+    fn redact_hides_passwords() {
+        assert_eq!(
+            redact("mysql://root:secret@h:1/db"),
+            "mysql://root:***@h:1/db"
+        );
+        assert_eq!(redact("mysql://root@h:1/db"), "mysql://root@h:1/db");
+        assert_eq!(redact("--flag"), "--flag");
+    }
+
+    #[test]
+    fn mysql_url_parts() {
+        let p = MysqlUrl::parse("mysql://us%40er:p%3Ass@127.0.0.1:3307/shop?x=1");
+        assert_eq!(p.user, "us@er");
+        assert_eq!(p.password.as_deref(), Some("p:ss"));
+        assert_eq!(p.host, "127.0.0.1");
+        assert_eq!(p.port, 3307);
+        assert_eq!(p.database.as_deref(), Some("shop"));
+        let q = MysqlUrl::parse("mysql://root@localhost");
+        assert_eq!((q.port, q.database), (3306, None));
+    }
+
+    #[test]
+    fn ndjson_skips_blank_lines() {
+        let v = ndjson(b"{\"a\":1}\n\n[2]\n");
+        assert_eq!(v, vec![serde_json::json!({"a": 1}), serde_json::json!([2])]);
+    }
+
+    #[test]
+    fn run_pipe_connects_commands_and_reports_statuses() {
+        let out = run_pipe(
+            &[
+                ("/bin/cat", vec![]),
+                ("/bin/sh", vec!["-c".into(), "tr a-z A-Z; echo oops >&2".into()]),
+            ],
+            Some(b"hello\n"),
+            &[],
+        );
+        out.assert_success();
+        assert_eq!(out.stdout, b"HELLO\n");
+        assert_eq!(out.stderrs, vec![String::new(), "oops\n".to_owned()]);
+
+        let failed = run_pipe(
+            &[("/bin/sh", vec!["-c".into(), "exit 3".into()])],
+            None,
+            &[("X", "1")],
+        );
+        assert_eq!(failed.statuses, vec![3]);
+        assert!(!failed.success());
+    }
+}
