@@ -1,0 +1,385 @@
+//! The phase plan: parsing the TOML file and resolving it against the
+//! source's tables.
+//!
+//! Parsing is strict (`deny_unknown_fields`): a misspelt key in a migration
+//! plan must stop the run, not silently move the wrong rows. Resolution turns
+//! names and patterns into concrete tables and every table's rule into one
+//! SQL predicate, so that `plan`, `audit` and `estimate` all slice with the
+//! same SQL.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use molt_core::stream::TableName;
+use serde::Deserialize;
+
+use crate::source::{ForeignKey, Source};
+
+/// The plan file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanFile {
+    /// Default schema (PostgreSQL) or database (MySQL) of unqualified names.
+    pub schema: Option<String>,
+    #[serde(default)]
+    pub phase: Vec<PhaseSpec>,
+}
+
+/// One `[[phase]]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseSpec {
+    pub name: String,
+    pub filter: Option<String>,
+    pub target_filter: Option<String>,
+    #[serde(default)]
+    pub tables: Vec<String>,
+    #[serde(default)]
+    pub filters: BTreeMap<String, String>,
+    #[serde(default)]
+    pub via: BTreeMap<String, String>,
+    #[serde(default)]
+    pub whole: Vec<String>,
+}
+
+impl PlanFile {
+    pub fn read(path: &Path) -> anyhow::Result<PlanFile> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading plan {}", path.display()))?;
+        let plan: PlanFile =
+            toml::from_str(&text).with_context(|| format!("plan {}", path.display()))?;
+        if plan.phase.is_empty() {
+            bail!("plan {}: no [[phase]] entries", path.display());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for phase in &plan.phase {
+            if phase.name.trim().is_empty() {
+                bail!("plan {}: a phase has an empty name", path.display());
+            }
+            if !seen.insert(phase.name.as_str()) {
+                bail!(
+                    "plan {}: phase {:?} appears twice",
+                    path.display(),
+                    phase.name
+                );
+            }
+        }
+        Ok(plan)
+    }
+}
+
+/// How one table's rows are chosen in one phase.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Rule {
+    /// Rows matching an operator-written filter.
+    Filter {
+        source: String,
+        target: Option<String>,
+    },
+    /// Every row.
+    Whole,
+    /// Rows whose parent row (through a foreign key) is in the phase.
+    Via { parent: TableName, fk: ForeignKey },
+}
+
+/// One table of one phase, resolved.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub table: TableName,
+    pub rule: Rule,
+}
+
+/// A phase, resolved.
+#[derive(Clone, Debug)]
+pub struct Phase {
+    pub name: String,
+    pub entries: Vec<Entry>,
+}
+
+impl Phase {
+    pub fn entry(&self, table: &TableName) -> Option<&Entry> {
+        self.entries.iter().find(|e| &e.table == table)
+    }
+
+    /// The source-dialect predicate of a table in this phase: `None` means
+    /// every row. `via` rules become an IN-subquery over the parent's own
+    /// predicate, recursively.
+    pub fn predicate(&self, table: &TableName, source: &Source) -> anyhow::Result<Option<String>> {
+        self.predicate_depth(table, source, 0)
+    }
+
+    fn predicate_depth(
+        &self,
+        table: &TableName,
+        source: &Source,
+        depth: usize,
+    ) -> anyhow::Result<Option<String>> {
+        if depth > 32 {
+            bail!(
+                "phase {}: `via` chain through {table} is circular",
+                self.name
+            );
+        }
+        let entry = self
+            .entry(table)
+            .with_context(|| format!("phase {} has no table {table}", self.name))?;
+        Ok(match &entry.rule {
+            Rule::Whole => None,
+            Rule::Filter { source: filter, .. } => Some(filter.clone()),
+            Rule::Via { parent, fk } => {
+                let parent_predicate = self.predicate_depth(parent, source, depth + 1)?;
+                let child_cols = source.column_tuple(&fk.columns);
+                let parent_cols = source.column_list(&fk.referenced_columns);
+                let mut sub = format!("SELECT {parent_cols} FROM {}", source.quote_table(parent));
+                if let Some(p) = parent_predicate {
+                    sub.push_str(&format!(" WHERE ({p})"));
+                }
+                Some(format!("{child_cols} IN ({sub})"))
+            }
+        })
+    }
+
+    /// The target-dialect predicate, when the plan gives one that differs.
+    pub fn target_predicate(&self, table: &TableName) -> Option<String> {
+        match &self.entry(table)?.rule {
+            Rule::Filter { target, .. } => target.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// The plan, resolved against the source.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub schema: String,
+    pub phases: Vec<Phase>,
+}
+
+impl Plan {
+    /// Resolves names and patterns against the source's tables and finds the
+    /// foreign keys of `via` rules.
+    pub async fn resolve(file: PlanFile, source: &mut Source) -> anyhow::Result<Plan> {
+        let schema = file
+            .schema
+            .clone()
+            .unwrap_or_else(|| source.default_schema());
+        let mut schemas: Vec<String> = vec![schema.clone()];
+        for phase in &file.phase {
+            for name in phase
+                .tables
+                .iter()
+                .chain(&phase.whole)
+                .chain(phase.filters.keys())
+                .chain(phase.via.keys())
+            {
+                if let Some((s, _)) = name.split_once('.') {
+                    if !schemas.iter().any(|x| x == s) {
+                        schemas.push(s.to_string());
+                    }
+                }
+            }
+        }
+        let mut all_tables = Vec::new();
+        for s in &schemas {
+            all_tables.extend(source.tables(s).await?);
+        }
+        let mut phases = Vec::new();
+        for spec in file.phase {
+            let mut entries: Vec<Entry> = Vec::new();
+            let add =
+                |entries: &mut Vec<Entry>, table: TableName, rule: Rule| -> anyhow::Result<()> {
+                    if entries.iter().any(|e| e.table == table) {
+                        bail!(
+                            "phase {}: table {table} is listed more than once",
+                            spec.name
+                        );
+                    }
+                    entries.push(Entry { table, rule });
+                    Ok(())
+                };
+            for pattern in &spec.tables {
+                for table in expand(pattern, &schema, &all_tables, &spec.name)? {
+                    if spec
+                        .filters
+                        .keys()
+                        .any(|k| TableName::parse(k, &schema) == table)
+                    {
+                        continue; // its own filter below
+                    }
+                    let filter = spec.filter.clone().with_context(|| {
+                        format!("phase {}: table {table} is in `tables` but the phase has no `filter` (use `whole` for entire tables)", spec.name)
+                    })?;
+                    add(
+                        &mut entries,
+                        table,
+                        Rule::Filter {
+                            source: filter,
+                            target: spec.target_filter.clone(),
+                        },
+                    )?;
+                }
+            }
+            for (name, filter) in &spec.filters {
+                for table in expand(name, &schema, &all_tables, &spec.name)? {
+                    add(
+                        &mut entries,
+                        table,
+                        Rule::Filter {
+                            source: filter.clone(),
+                            target: None,
+                        },
+                    )?;
+                }
+            }
+            for pattern in &spec.whole {
+                for table in expand(pattern, &schema, &all_tables, &spec.name)? {
+                    add(&mut entries, table, Rule::Whole)?;
+                }
+            }
+            for (child, parent) in &spec.via {
+                let child = TableName::parse(child, &schema);
+                let parent = TableName::parse(parent, &schema);
+                if !all_tables.contains(&child) {
+                    bail!(
+                        "phase {}: `via` table {child} does not exist on the source",
+                        spec.name
+                    );
+                }
+                let fks = source.foreign_keys(&child).await?;
+                let fk = fks
+                    .into_iter()
+                    .find(|fk| fk.parent == parent)
+                    .with_context(|| {
+                        format!(
+                            "phase {}: `via`: {child} has no foreign key to {parent}",
+                            spec.name
+                        )
+                    })?;
+                add(&mut entries, child, Rule::Via { parent, fk })?;
+            }
+            for entry in &entries {
+                if let Rule::Via { parent, .. } = &entry.rule {
+                    if !entries.iter().any(|e| &e.table == parent) {
+                        bail!(
+                            "phase {}: {} is sliced via {parent}, which is not in the phase",
+                            spec.name,
+                            entry.table
+                        );
+                    }
+                }
+            }
+            phases.push(Phase {
+                name: spec.name,
+                entries,
+            });
+        }
+        Ok(Plan { schema, phases })
+    }
+
+    /// Every table the plan mentions, in first-mention order.
+    pub fn tables(&self) -> Vec<TableName> {
+        let mut out: Vec<TableName> = Vec::new();
+        for phase in &self.phases {
+            for entry in &phase.entries {
+                if !out.contains(&entry.table) {
+                    out.push(entry.table.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The phases named, or all; unknown names are an error.
+    pub fn select(&self, names: &[String]) -> anyhow::Result<Vec<&Phase>> {
+        if names.is_empty() {
+            return Ok(self.phases.iter().collect());
+        }
+        names
+            .iter()
+            .map(|n| {
+                self.phases.iter().find(|p| &p.name == n).with_context(|| {
+                    let known: Vec<&str> = self.phases.iter().map(|p| p.name.as_str()).collect();
+                    format!("no phase {n:?} in the plan (phases: {})", known.join(", "))
+                })
+            })
+            .collect()
+    }
+}
+
+/// Expands a name or glob pattern into existing tables. A plain name that
+/// matches nothing is an error: a typo must not shrink a phase silently.
+fn expand(
+    pattern: &str,
+    schema: &str,
+    all: &[TableName],
+    phase: &str,
+) -> anyhow::Result<Vec<TableName>> {
+    let wanted = TableName::parse(pattern, schema);
+    let found: Vec<TableName> = all
+        .iter()
+        .filter(|t| glob_match(&wanted.schema, &t.schema) && glob_match(&wanted.name, &t.name))
+        .cloned()
+        .collect();
+    if found.is_empty() {
+        bail!(
+            "phase {phase}: {pattern:?} matches no table on the source (schema {})",
+            wanted.schema
+        );
+    }
+    Ok(found)
+}
+
+/// `*` matches any run of characters, `?` any one character.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("order*", "order_items"));
+        assert!(glob_match("*", "x"));
+        assert!(glob_match("a?c", "abc"));
+        assert!(!glob_match("order", "orders"));
+        assert!(!glob_match("a*z", "abc"));
+    }
+
+    #[test]
+    fn strict_parsing() {
+        let err =
+            toml::from_str::<PlanFile>("[[phase]]\nname = \"A\"\nfiltr = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("filtr"), "{err}");
+        let ok: PlanFile = toml::from_str(
+            "schema = \"public\"\n[[phase]]\nname = \"A\"\nfilter = \"region = 'A'\"\ntables = [\"orders\"]\nvia = { order_items = \"orders\" }\nwhole = [\"products\"]\n",
+        )
+        .unwrap();
+        assert_eq!(ok.phase[0].via["order_items"], "orders");
+    }
+}
