@@ -27,24 +27,20 @@ impl From<&crate::stream::Column> for DigestColumn {
 }
 
 /// Hashes rows one value at a time. Reuse one per section.
-#[derive(Clone)]
+///
+/// The row's encoded values are gathered in one reused buffer and hashed
+/// with a single BLAKE3 call per row: many small `update` calls cost more
+/// than the hashing itself on typical rows.
+#[derive(Clone, Default)]
 pub struct RowHasher {
-    hasher: blake3::Hasher,
-}
-
-impl Default for RowHasher {
-    fn default() -> Self {
-        RowHasher { hasher: blake3::Hasher::new() }
-    }
+    row: Vec<u8>,
 }
 
 impl RowHasher {
     /// Adds the next value of the current row (`None` is SQL NULL).
     pub fn value(&mut self, column: DigestColumn, value: Option<&str>) {
         match value {
-            None => {
-                self.hasher.update(&[0]);
-            }
+            None => self.row.push(0),
             Some(text) => {
                 if column.is_array {
                     let c = canonical_array(column.logical, column.padded, text);
@@ -58,15 +54,24 @@ impl RowHasher {
     }
 
     fn bytes(&mut self, bytes: &[u8]) {
-        self.hasher.update(&[1]);
-        self.hasher.update(&(bytes.len() as u64).to_le_bytes());
-        self.hasher.update(bytes);
+        self.row.push(1);
+        self.row.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        self.row.extend_from_slice(bytes);
+    }
+
+    /// Adds the next value, already in canonical form (a hot path that has
+    /// canonicalized it, or knows its type needs no canonicalization).
+    pub fn canonical_value(&mut self, canonical: Option<&[u8]>) {
+        match canonical {
+            None => self.row.push(0),
+            Some(bytes) => self.bytes(bytes),
+        }
     }
 
     /// Finishes the row: its 128-bit hash. The hasher is ready for the next row.
     pub fn finish_row(&mut self) -> u128 {
-        let hash = self.hasher.finalize();
-        self.hasher.reset();
+        let hash = blake3::hash(&self.row);
+        self.row.clear();
         let mut first = [0u8; 16];
         first.copy_from_slice(&hash.as_bytes()[..16]);
         u128::from_le_bytes(first)

@@ -146,10 +146,34 @@ pub(crate) fn canonical_decimal(text: &str) -> Cow<'_, str> {
         "-infinity" | "-inf" => return Cow::Borrowed("-Infinity"),
         _ => {}
     }
+    if is_canonical_decimal(text) {
+        return Cow::Borrowed(text);
+    }
     match normalize_decimal(text) {
         Some(s) if s == text => Cow::Borrowed(text),
         Some(s) => Cow::Owned(s),
         None => Cow::Borrowed(text),
+    }
+}
+
+/// The common case without allocating: `-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?`
+/// and not `-0`.
+fn is_canonical_decimal(text: &str) -> bool {
+    let body = text.strip_prefix('-').unwrap_or(text);
+    let bytes = body.as_bytes();
+    let (int_part, frac_part) = match memchr::memchr(b'.', bytes) {
+        Some(pos) => (&bytes[..pos], Some(&bytes[pos + 1..])),
+        None => (bytes, None),
+    };
+    if int_part.is_empty() || !int_part.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    if int_part.len() > 1 && int_part[0] == b'0' {
+        return false;
+    }
+    match frac_part {
+        None => !(int_part == b"0" && body.len() != text.len()),
+        Some(frac) => !frac.is_empty() && frac.iter().all(u8::is_ascii_digit) && frac[frac.len() - 1] != b'0',
     }
 }
 

@@ -7,11 +7,13 @@
 //! It is hand-written rather than built on `serde_json::Value` because that
 //! type rounds big numbers through `f64`, which would hide real differences.
 
-use std::collections::BTreeMap;
-
 /// Canonicalizes a JSON document; `None` when the text is not JSON.
 pub fn canonical_json(text: &str) -> Option<String> {
-    let mut parser = Parser { bytes: text.as_bytes(), pos: 0, depth: 0 };
+    let mut parser = Parser {
+        bytes: text.as_bytes(),
+        pos: 0,
+        depth: 0,
+    };
     let node = parser.value()?;
     parser.skip_ws();
     if parser.pos != parser.bytes.len() {
@@ -30,7 +32,8 @@ enum Node {
     /// The string's value, unescaped.
     String(String),
     Array(Vec<Node>),
-    Object(BTreeMap<String, Node>),
+    /// Members sorted by key, duplicates resolved (the last one wins).
+    Object(Vec<(String, Node)>),
 }
 
 struct Parser<'a> {
@@ -44,7 +47,9 @@ const MAX_DEPTH: usize = 2_000;
 
 impl Parser<'_> {
     fn skip_ws(&mut self) {
-        while self.pos < self.bytes.len() && matches!(self.bytes[self.pos], b' ' | b'\t' | b'\n' | b'\r') {
+        while self.pos < self.bytes.len()
+            && matches!(self.bytes[self.pos], b' ' | b'\t' | b'\n' | b'\r')
+        {
             self.pos += 1;
         }
     }
@@ -56,69 +61,15 @@ impl Parser<'_> {
             b't' => self.literal("true", Node::Bool(true)),
             b'f' => self.literal("false", Node::Bool(false)),
             b'"' => Some(Node::String(self.string()?)),
-            b'[' => {
-                self.enter()?;
-                self.pos += 1;
-                let mut items = Vec::new();
-                self.skip_ws();
-                if self.bytes.get(self.pos) == Some(&b']') {
-                    self.pos += 1;
-                } else {
-                    loop {
-                        items.push(self.value()?);
-                        self.skip_ws();
-                        match *self.bytes.get(self.pos)? {
-                            b',' => self.pos += 1,
-                            b']' => {
-                                self.pos += 1;
-                                break;
-                            }
-                            _ => return None,
-                        }
-                    }
-                }
-                self.depth -= 1;
-                Some(Node::Array(items))
-            }
-            b'{' => {
-                self.enter()?;
-                self.pos += 1;
-                let mut map = BTreeMap::new();
-                self.skip_ws();
-                if self.bytes.get(self.pos) == Some(&b'}') {
-                    self.pos += 1;
-                } else {
-                    loop {
-                        self.skip_ws();
-                        if self.bytes.get(self.pos) != Some(&b'"') {
-                            return None;
-                        }
-                        let key = self.string()?;
-                        self.skip_ws();
-                        if self.bytes.get(self.pos) != Some(&b':') {
-                            return None;
-                        }
-                        self.pos += 1;
-                        let value = self.value()?;
-                        map.insert(key, value);
-                        self.skip_ws();
-                        match *self.bytes.get(self.pos)? {
-                            b',' => self.pos += 1,
-                            b'}' => {
-                                self.pos += 1;
-                                break;
-                            }
-                            _ => return None,
-                        }
-                    }
-                }
-                self.depth -= 1;
-                Some(Node::Object(map))
-            }
+            b'[' => self.array(),
+            b'{' => self.object(),
             b'-' | b'0'..=b'9' => {
                 let start = self.pos;
                 while self.pos < self.bytes.len()
-                    && matches!(self.bytes[self.pos], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                    && matches!(
+                        self.bytes[self.pos],
+                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                    )
                 {
                     self.pos += 1;
                 }
@@ -131,6 +82,78 @@ impl Parser<'_> {
             }
             _ => None,
         }
+    }
+
+    #[inline(never)]
+    fn array(&mut self) -> Option<Node> {
+        self.enter()?;
+        self.pos += 1;
+        let mut items = Vec::new();
+        self.skip_ws();
+        if self.bytes.get(self.pos) == Some(&b']') {
+            self.pos += 1;
+        } else {
+            loop {
+                items.push(self.value()?);
+                self.skip_ws();
+                match *self.bytes.get(self.pos)? {
+                    b',' => self.pos += 1,
+                    b']' => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.depth -= 1;
+        Some(Node::Array(items))
+    }
+
+    #[inline(never)]
+    fn object(&mut self) -> Option<Node> {
+        self.enter()?;
+        self.pos += 1;
+        let mut map: Vec<(String, Node)> = Vec::new();
+        self.skip_ws();
+        if self.bytes.get(self.pos) == Some(&b'}') {
+            self.pos += 1;
+        } else {
+            loop {
+                self.skip_ws();
+                if self.bytes.get(self.pos) != Some(&b'"') {
+                    return None;
+                }
+                let key = self.string()?;
+                self.skip_ws();
+                if self.bytes.get(self.pos) != Some(&b':') {
+                    return None;
+                }
+                self.pos += 1;
+                let value = self.value()?;
+                map.push((key, value));
+                self.skip_ws();
+                match *self.bytes.get(self.pos)? {
+                    b',' => self.pos += 1,
+                    b'}' => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.depth -= 1;
+        // Stable sort keeps duplicates in document order; keep the last.
+        map.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut members: Vec<(String, Node)> = Vec::with_capacity(map.len());
+        for (key, value) in map {
+            match members.last_mut() {
+                Some(last) if last.0 == key => last.1 = value,
+                _ => members.push((key, value)),
+            }
+        }
+        Some(Node::Object(members))
     }
 
     fn enter(&mut self) -> Option<()> {
@@ -162,6 +185,10 @@ impl Parser<'_> {
             }
         }
         let literal = std::str::from_utf8(self.bytes.get(start..self.pos)?).ok()?;
+        let inner = &literal[1..literal.len() - 1];
+        if !inner.bytes().any(|b| b == b'\\' || b < 0x20) {
+            return Some(inner.to_string());
+        }
         serde_json::from_str::<String>(literal).ok()
     }
 }
@@ -171,7 +198,7 @@ fn write(node: &Node, out: &mut String) {
         Node::Null => out.push_str("null"),
         Node::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Node::Number(n) => out.push_str(n),
-        Node::String(s) => out.push_str(&serde_json::to_string(s).expect("string serializes")),
+        Node::String(s) => push_string(s, out),
         Node::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -188,7 +215,7 @@ fn write(node: &Node, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                out.push_str(&serde_json::to_string(key).expect("string serializes"));
+                push_string(key, out);
                 out.push(':');
                 write(value, out);
             }
@@ -197,14 +224,28 @@ fn write(node: &Node, out: &mut String) {
     }
 }
 
+fn push_string(s: &str, out: &mut String) {
+    let mut bytes = std::mem::take(out).into_bytes();
+    crate::stream::push_json_string(&mut bytes, s);
+    *out = String::from_utf8(bytes).expect("JSON escaping keeps UTF-8");
+}
+
 #[cfg(test)]
 mod tests {
     use super::canonical_json as cj;
 
     #[test]
     fn key_order_and_whitespace_do_not_matter() {
-        assert_eq!(cj(r#"{ "b": [1, 2.0], "a": {"y": null, "x": true} }"#).unwrap(), r#"{"a":{"x":true,"y":null},"b":[1,2]}"#);
+        assert_eq!(
+            cj(r#"{ "b": [1, 2.0], "a": {"y": null, "x": true} }"#).unwrap(),
+            r#"{"a":{"x":true,"y":null},"b":[1,2]}"#
+        );
         assert_eq!(cj(r#"{"a":1,"a":2}"#).unwrap(), r#"{"a":2}"#);
+        assert_eq!(cj(r#"{"b":1,"a":3,"b":2}"#).unwrap(), r#"{"a":3,"b":2}"#);
+        assert_eq!(
+            cj(r#"["\u00e9", "é", "a\"b"]"#).unwrap(),
+            r#"["é","é","a\"b"]"#
+        );
     }
 
     #[test]
