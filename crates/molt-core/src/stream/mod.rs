@@ -5,6 +5,7 @@
 //! line at a time, whatever the size of the stream.
 
 pub mod csv;
+pub mod ordered;
 mod reader;
 mod record;
 mod writer;
