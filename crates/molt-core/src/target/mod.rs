@@ -1,0 +1,112 @@
+//! The target: CockroachDB, with PostgreSQL standing in for it in tests.
+//!
+//! Everything molt-load (and, later, the phase-lifecycle tool) needs to write
+//! into the target lives here, one concept per module:
+//!
+//! - [`conn`]: connecting, and the session settings every connection gets.
+//! - [`flavour`]: the one place where CockroachDB and PostgreSQL SQL differ.
+//! - [`ddl`]: schemas, enum types and tables from a stream `table` header.
+//! - [`copy_in`]: stream values to COPY FROM STDIN text (the hot path).
+//! - [`slice`]: the predicate that delimits one section's rows on the target.
+//! - [`ledger`]: the `_molt` schema recording tables and sections.
+//! - [`retry`]: which errors are transient, and the backoff between attempts.
+//! - [`sequences`]: moving sequences past the migrated rows.
+//! - [`finalize`]: the deferred indexes and constraints.
+//!
+//! Every statement is written so that both engines accept it; where that is
+//! impossible the CockroachDB form sits in [`flavour`].
+
+pub mod conn;
+pub mod copy_in;
+pub mod ddl;
+pub mod finalize;
+pub mod flavour;
+pub mod ledger;
+pub mod retry;
+pub mod sequences;
+pub mod slice;
+
+pub use conn::{connect, Target};
+pub use flavour::Flavour;
+
+/// An error from the target, with what was being done when it happened.
+///
+/// The driver error is kept (not as `source`, so that the message is printed
+/// once) so that [`retry`] can classify it.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("{context}: {detail}")]
+    Db {
+        context: String,
+        detail: String,
+        error: tokio_postgres::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl TargetError {
+    /// Wraps a driver error with context.
+    pub fn db(context: impl Into<String>, error: tokio_postgres::Error) -> TargetError {
+        TargetError::Db {
+            context: context.into(),
+            detail: describe(&error),
+            error,
+        }
+    }
+
+    /// The SQLSTATE, when the server reported one.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            TargetError::Db { error, .. } => error.code().map(|c| c.code()),
+            TargetError::Invalid(_) => None,
+        }
+    }
+
+    /// True when retrying the same work may succeed (see [`retry`]).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            TargetError::Db { error, .. } => retry::is_transient(error),
+            TargetError::Invalid(_) => false,
+        }
+    }
+}
+
+/// A driver error as one line: SQLSTATE, message, detail and hint.
+pub fn describe(error: &tokio_postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        let mut text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!("; detail: {detail}"));
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str(&format!("; hint: {hint}"));
+        }
+        if let Some(whr) = db.where_() {
+            text.push_str(&format!("; where: {whr}"));
+        }
+        return crate::url::redact_text(&text);
+    }
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    crate::url::redact_text(&text)
+}
+
+/// Result alias of this module.
+pub type Result<T> = std::result::Result<T, TargetError>;
+
+/// Extension to add context to driver results.
+pub trait DbContext<T> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> DbContext<T> for std::result::Result<T, tokio_postgres::Error> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| TargetError::db(context(), e))
+    }
+}

@@ -1,0 +1,322 @@
+//! COPY batches, and how a batch is retried without duplicating rows.
+//!
+//! Each batch is one COPY, which is one transaction. Its COPY text is kept
+//! in memory until it commits, so it can be sent again. A transient error
+//! (serialization failure, lost connection, server restart) is retried with
+//! backoff, reconnecting when needed. A retry must be safe even when the
+//! failed attempt did commit and only its acknowledgement was lost, so for
+//! a table with a primary key the batch goes through a TEMP table and
+//! `INSERT ... SELECT ... ON CONFLICT (pk) DO NOTHING`: rows that made it the
+//! first time are not inserted twice. A table without a primary key cannot
+//! tell, so an error whose commit state is unknown fails the section (which
+//! is then removed and must be sent again); an error known to be before the
+//! commit (while the COPY was still streaming) is retried with a plain COPY.
+
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::SinkExt;
+use molt_core::ident::{quote_pg, quote_pg_table};
+use molt_core::stream::{TableHeader, TableName};
+use molt_core::target::ddl::column_type;
+use molt_core::target::{connect, retry, Target, TargetError};
+use molt_core::ConnUrl;
+use tokio_postgres::CopyInSink;
+
+/// A worker's connection, reopened when it is lost.
+pub struct Conn {
+    url: ConnUrl,
+    target: Option<Target>,
+}
+
+impl Conn {
+    pub fn new(url: ConnUrl) -> Conn {
+        Conn { url, target: None }
+    }
+
+    /// The connection, (re)connecting when there is none or it closed.
+    pub async fn get(&mut self) -> Result<&Target, TargetError> {
+        if self.target.as_ref().map_or(true, Target::is_closed) {
+            self.target = None;
+            self.target = Some(connect(&self.url).await?);
+        }
+        Ok(self.target.as_ref().expect("just connected"))
+    }
+}
+
+/// The SQL for copying one section's table.
+pub struct TableCopy {
+    pub table: TableName,
+    pub copy_sql: String,
+    columns: String,
+    temp_columns: String,
+    pk: Option<String>,
+}
+
+impl TableCopy {
+    pub fn new(
+        header: &TableHeader,
+        table: &TableName,
+        schema_override: Option<&str>,
+    ) -> TableCopy {
+        let columns: Vec<String> = header.columns.iter().map(|c| quote_pg(&c.name)).collect();
+        let columns = columns.join(", ");
+        let temp_columns: Vec<String> = header
+            .columns
+            .iter()
+            .map(|c| format!("{} {}", quote_pg(&c.name), column_type(c, schema_override)))
+            .collect();
+        let pk: Vec<String> = header
+            .primary_key()
+            .iter()
+            .map(|c| quote_pg(&c.name))
+            .collect();
+        TableCopy {
+            table: table.clone(),
+            copy_sql: format!("COPY {} ({columns}) FROM STDIN", quote_pg_table(table)),
+            columns,
+            temp_columns: temp_columns.join(", "),
+            pk: (!pk.is_empty()).then(|| pk.join(", ")),
+        }
+    }
+}
+
+/// Why a batch attempt failed, and whether it may have committed.
+struct Broken {
+    error: TargetError,
+    maybe_committed: bool,
+}
+
+/// One batch being copied: streamed into COPY as chunks arrive, and kept
+/// until it commits.
+#[derive(Default)]
+pub struct Batch {
+    chunks: Vec<Bytes>,
+    rows: u64,
+    bytes: u64,
+    sink: Option<Pin<Box<CopyInSink<Bytes>>>>,
+    broken: Option<Broken>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// Adds a chunk of whole rows, streaming it to the server.
+    pub async fn push(&mut self, conn: &mut Conn, copy: &TableCopy, chunk: Bytes, rows: u64) {
+        self.chunks.push(chunk.clone());
+        self.rows += rows;
+        self.bytes += chunk.len() as u64;
+        if self.broken.is_some() {
+            return;
+        }
+        if self.sink.is_none() {
+            let started = match conn.get().await {
+                Ok(target) => target
+                    .client
+                    .copy_in::<_, Bytes>(&copy.copy_sql)
+                    .await
+                    .map_err(|e| TargetError::db(format!("starting COPY into {}", copy.table), e)),
+                Err(e) => Err(e),
+            };
+            match started {
+                Ok(sink) => self.sink = Some(Box::pin(sink)),
+                Err(error) => {
+                    self.broken = Some(Broken {
+                        error,
+                        maybe_committed: false,
+                    });
+                    return;
+                }
+            }
+        }
+        let sink = self.sink.as_mut().expect("sink open");
+        if let Err(e) = sink.send(chunk).await {
+            self.sink = None;
+            self.broken = Some(Broken {
+                error: TargetError::db(format!("copying into {}", copy.table), e),
+                maybe_committed: false,
+            });
+        }
+    }
+
+    /// Commits the batch, retrying transient failures. Returns the rows
+    /// and bytes written and leaves the batch empty for the next one.
+    pub async fn commit(
+        &mut self,
+        conn: &mut Conn,
+        copy: &TableCopy,
+        max_retries: u32,
+    ) -> Result<(u64, u64), TargetError> {
+        let (rows, bytes) = (self.rows, self.bytes);
+        if let Some(mut sink) = self.sink.take() {
+            match sink.as_mut().finish().await {
+                Ok(n) if n == rows => {
+                    self.clear();
+                    return Ok((rows, bytes));
+                }
+                Ok(n) => {
+                    return Err(TargetError::Invalid(format!(
+                        "COPY into {} wrote {n} rows, the batch had {rows}",
+                        copy.table
+                    )))
+                }
+                Err(e) => {
+                    self.broken = Some(Broken {
+                        error: TargetError::db(
+                            format!("committing a batch of {rows} rows into {}", copy.table),
+                            e,
+                        ),
+                        maybe_committed: true,
+                    })
+                }
+            }
+        }
+        let Some(mut broken) = self.broken.take() else {
+            self.clear();
+            return Ok((0, 0));
+        };
+        let mut attempt = 0;
+        loop {
+            if !broken.error.is_transient() {
+                return Err(broken.error);
+            }
+            if attempt >= max_retries {
+                return Err(TargetError::Invalid(format!(
+                    "{} (gave up after {attempt} retries)",
+                    broken.error
+                )));
+            }
+            if copy.pk.is_none() && broken.maybe_committed {
+                return Err(TargetError::Invalid(format!(
+                    "{}; the batch may or may not have committed and {} has no primary key to tell, so the section was removed and must be sent again",
+                    broken.error, copy.table
+                )));
+            }
+            attempt += 1;
+            tokio::time::sleep(retry::backoff(attempt)).await;
+            let result = if copy.pk.is_some() {
+                self.retry_via_temp(conn, copy).await
+            } else {
+                self.retry_plain(conn, copy).await
+            };
+            match result {
+                Ok(()) => {
+                    self.clear();
+                    return Ok((rows, bytes));
+                }
+                Err(b) => broken = b,
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.chunks.clear();
+        self.rows = 0;
+        self.bytes = 0;
+        self.sink = None;
+        self.broken = None;
+    }
+
+    /// COPY into a fresh TEMP table, then insert what is not there yet.
+    async fn retry_via_temp(&self, conn: &mut Conn, copy: &TableCopy) -> Result<(), Broken> {
+        let before = |error| Broken {
+            error,
+            maybe_committed: false,
+        };
+        let target = conn.get().await.map_err(before)?;
+        let client = &target.client;
+        let temp = quote_pg("molt_retry_batch");
+        let ctx = |what: &str| format!("retrying a batch into {} ({what})", copy.table);
+        client
+            .batch_execute(&format!(
+                "DROP TABLE IF EXISTS pg_temp.{temp}; CREATE TEMP TABLE {temp} ({})",
+                copy.temp_columns
+            ))
+            .await
+            .map_err(|e| before(TargetError::db(ctx("creating the temp table"), e)))?;
+        let mut sink = Box::pin(
+            client
+                .copy_in::<_, Bytes>(&format!("COPY {temp} ({}) FROM STDIN", copy.columns))
+                .await
+                .map_err(|e| before(TargetError::db(ctx("copying into the temp table"), e)))?,
+        );
+        for chunk in &self.chunks {
+            sink.send(chunk.clone())
+                .await
+                .map_err(|e| before(TargetError::db(ctx("copying into the temp table"), e)))?;
+        }
+        let copied = sink
+            .as_mut()
+            .finish()
+            .await
+            .map_err(|e| before(TargetError::db(ctx("copying into the temp table"), e)))?;
+        if copied != self.rows {
+            return Err(before(TargetError::Invalid(format!(
+                "{}: copied {copied} of {} rows",
+                ctx("temp table"),
+                self.rows
+            ))));
+        }
+        let pk = copy.pk.as_deref().expect("temp path needs a key");
+        // A single statement is atomic, so whatever happens to it, the
+        // insert either happened whole or not at all; re-running it is safe.
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO {} ({cols}) SELECT {cols} FROM {temp} ON CONFLICT ({pk}) DO NOTHING",
+                    quote_pg_table(&copy.table),
+                    cols = copy.columns
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| Broken { error: TargetError::db(ctx("inserting from the temp table"), e), maybe_committed: false })?;
+        let _ = client
+            .batch_execute(&format!("DROP TABLE IF EXISTS pg_temp.{temp}"))
+            .await;
+        Ok(())
+    }
+
+    /// Sends the batch again with a plain COPY (table without a key, when
+    /// the failed attempt is known not to have committed).
+    async fn retry_plain(&self, conn: &mut Conn, copy: &TableCopy) -> Result<(), Broken> {
+        let before = |error| Broken {
+            error,
+            maybe_committed: false,
+        };
+        let target = conn.get().await.map_err(before)?;
+        let mut sink = Box::pin(
+            target
+                .client
+                .copy_in::<_, Bytes>(&copy.copy_sql)
+                .await
+                .map_err(|e| {
+                    before(TargetError::db(
+                        format!("retrying COPY into {}", copy.table),
+                        e,
+                    ))
+                })?,
+        );
+        for chunk in &self.chunks {
+            sink.send(chunk.clone()).await.map_err(|e| {
+                before(TargetError::db(
+                    format!("retrying COPY into {}", copy.table),
+                    e,
+                ))
+            })?;
+        }
+        sink.as_mut()
+            .finish()
+            .await
+            .map(|_| ())
+            .map_err(|e| Broken {
+                error: TargetError::db(
+                    format!("committing a retried batch into {}", copy.table),
+                    e,
+                ),
+                maybe_committed: true,
+            })
+    }
+}

@@ -1,0 +1,177 @@
+//! The reader thread: stream in, COPY text chunks out.
+//!
+//! Parsing is synchronous (`StreamReader` over stdin), so it runs on its own
+//! thread. It checks the stream (the reader recomputes every section's
+//! count and digest), encodes rows into COPY text in ~256 KB chunks cut at
+//! row boundaries, marks where each batch ends, and hands a whole section to
+//! one idle worker through that worker's bounded channel. Memory stays
+//! bounded: a few chunks per worker in flight, whatever the stream's size.
+
+use std::io::BufRead;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+
+use molt_core::stream::{Item, ReaderOptions, Record, SectionEnd, StreamReader, TableHeader};
+use molt_core::target::copy_in::RowEncoder;
+use tokio::sync::mpsc;
+
+/// A chunk is sent once it holds this much COPY text.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// What the reader tells the worker that owns the current section.
+#[derive(Debug)]
+pub enum Msg {
+    Start {
+        header: Box<TableHeader>,
+    },
+    /// COPY text of whole rows; `end_of_batch` closes the current batch.
+    Rows {
+        data: bytes::Bytes,
+        rows: u64,
+        end_of_batch: bool,
+    },
+    /// The end record; the reader has checked count and digest.
+    End {
+        end: SectionEnd,
+    },
+    /// The stream is unusable inside this section.
+    Torn {
+        error: String,
+    },
+}
+
+/// Batching limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Batching {
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// How reading ended.
+#[derive(Debug, Default)]
+pub struct ReadOutcome {
+    /// A stream error (with its line), if reading stopped on one.
+    pub error: Option<String>,
+    pub sections: u64,
+    pub bytes: u64,
+}
+
+/// Reads the whole stream, dispatching sections to idle workers.
+pub fn read_stream(
+    input: impl BufRead,
+    options: ReaderOptions,
+    workers: Vec<mpsc::Sender<Msg>>,
+    idle: std_mpsc::Receiver<usize>,
+    batching: Batching,
+    stop: Arc<AtomicBool>,
+    quiet: bool,
+) -> ReadOutcome {
+    let mut reader = StreamReader::with_options(input, options);
+    let mut outcome = ReadOutcome::default();
+    // The open section: its worker, encoder and pending chunk.
+    let mut open: Option<(usize, RowEncoder, Vec<u8>, u64, u64, u64)> = None;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let item = match reader.next() {
+            Ok(Some(item)) => item,
+            Ok(None) => break,
+            Err(e) => {
+                let message = format!("stream error at {e}");
+                if let Some((w, ..)) = &open {
+                    let _ = workers[*w].blocking_send(Msg::Torn {
+                        error: message.clone(),
+                    });
+                }
+                outcome.error = Some(message);
+                break;
+            }
+        };
+        let mut bad_row = None;
+        match item {
+            Item::Row(row) => {
+                let Some((w, encoder, buf, chunk_rows, batch_rows, batch_bytes)) = open.as_mut()
+                else {
+                    continue; // the reader refuses rows outside sections
+                };
+                let before = buf.len();
+                if let Err(e) = encoder.encode_row(row.iter(), buf) {
+                    bad_row = Some((*w, e));
+                } else {
+                    *chunk_rows += 1;
+                    *batch_rows += 1;
+                    *batch_bytes += (buf.len() - before) as u64;
+                    let end_of_batch =
+                        *batch_rows >= batching.rows || *batch_bytes >= batching.bytes;
+                    if end_of_batch || buf.len() >= CHUNK_BYTES {
+                        let data = bytes::Bytes::from(std::mem::replace(
+                            buf,
+                            Vec::with_capacity(CHUNK_BYTES + 4096),
+                        ));
+                        let msg = Msg::Rows {
+                            data,
+                            rows: *chunk_rows,
+                            end_of_batch,
+                        };
+                        *chunk_rows = 0;
+                        if end_of_batch {
+                            *batch_rows = 0;
+                            *batch_bytes = 0;
+                        }
+                        if workers[*w].blocking_send(msg).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            Item::Record(Record::Table(header)) => {
+                let Ok(w) = idle.recv() else { break };
+                let encoder = RowEncoder::new(&header);
+                if workers[w].blocking_send(Msg::Start { header }).is_err() {
+                    break;
+                }
+                outcome.sections += 1;
+                open = Some((w, encoder, Vec::with_capacity(CHUNK_BYTES + 4096), 0, 0, 0));
+            }
+            Item::Record(Record::End(end)) => {
+                let Some((w, _, buf, chunk_rows, ..)) = open.take() else {
+                    continue;
+                };
+                if !buf.is_empty() {
+                    let msg = Msg::Rows {
+                        data: bytes::Bytes::from(buf),
+                        rows: chunk_rows,
+                        end_of_batch: true,
+                    };
+                    if workers[w].blocking_send(msg).is_err() {
+                        break;
+                    }
+                }
+                if workers[w].blocking_send(Msg::End { end }).is_err() {
+                    break;
+                }
+            }
+            Item::Record(Record::Notice(n)) => {
+                if !quiet {
+                    eprintln!(
+                        "molt-load: notice from the stream ({}): {}",
+                        n.level, n.message
+                    );
+                }
+            }
+            Item::Record(_) => {}
+        }
+        if let Some((w, e)) = bad_row {
+            let message = format!("stream error at line {}: {e}", reader.line_number());
+            let _ = workers[w].blocking_send(Msg::Torn {
+                error: message.clone(),
+            });
+            outcome.error = Some(message);
+            break;
+        }
+    }
+    outcome.bytes = reader.bytes_read();
+    outcome
+}

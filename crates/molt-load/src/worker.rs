@@ -1,0 +1,653 @@
+//! Workers: one connection each, one section at a time.
+//!
+//! For each section a worker prepares the table (once per run and table,
+//! under a lock shared by the workers, since two shards of one table may
+//! arrive together), then replaces the section's slice:
+//!
+//! 1. mark the section `loading` in the ledger;
+//! 2. delete the rows of its slice (filter AND shard range);
+//! 3. COPY its rows in batches, as the reader sends them;
+//! 4. at the `end` record, whose count and digest the reader has checked,
+//!    mark it `loaded` with rows and digest.
+//!
+//! If anything fails after step 1 (a torn stream, a database error), the
+//! slice is deleted again and the section marked `failed`: the target holds
+//! none of its rows. A section the ledger already has as `loaded` is first
+//! read into a temporary file; if its count and digest are unchanged it is
+//! skipped without touching the target, otherwise it is replaced from the
+//! file.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use molt_core::exit;
+use molt_core::ident::quote_pg_table;
+use molt_core::stream::{ReaderOptions, ResultRecord, SectionEnd, TableHeader, TableName};
+use molt_core::target::finalize::finalize;
+use molt_core::target::ledger::{Ledger, SectionId};
+use molt_core::target::sequences::set_sequences;
+use molt_core::target::slice::{section_predicate, SlicePredicate};
+use molt_core::target::{ddl, retry, Flavour, TargetError};
+use molt_core::ConnUrl;
+use tokio::sync::mpsc;
+
+use crate::batch::{Batch, Conn, TableCopy};
+use crate::output::Output;
+use crate::reader::{read_stream, Batching, Msg};
+use crate::Args;
+
+/// State the workers share.
+struct Shared {
+    args: Arc<Args>,
+    url: ConnUrl,
+    flavour: Flavour,
+    ledger: Ledger,
+    /// Tables prepared in this run, with the header they were prepared from.
+    tables: tokio::sync::Mutex<BTreeMap<TableName, TableHeader>>,
+    failures: Mutex<Vec<String>>,
+    stop: Arc<AtomicBool>,
+    out: Output,
+}
+
+impl Shared {
+    fn fail(&self, message: String) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(message);
+    }
+}
+
+/// Runs `$body` (a future using the connection `$t`) again after transient
+/// errors, reconnecting as needed.
+macro_rules! retrying {
+    ($conn:expr, $max:expr, |$t:ident| $body:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            let result = match $conn.get().await {
+                Ok($t) => $body.await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(v) => break Ok(v),
+                Err(e) if e.is_transient() && attempt < $max => {
+                    attempt += 1;
+                    tokio::time::sleep(retry::backoff(attempt)).await;
+                }
+                Err(e) => break Err(e),
+            }
+        }
+    }};
+}
+
+/// Loads the stream on stdin; the body of `molt-load`.
+pub async fn load(args: Arc<Args>, url: ConnUrl) -> anyhow::Result<i32> {
+    let main = molt_core::target::connect(&url)
+        .await
+        .context("connecting to the target")?;
+    let out = Output::new(args.quiet);
+    out.note(&format!("target is {} ({url})", main.flavour.name()));
+    let ledger = Ledger::new(args.ledger_schema.clone());
+    if args.dry_run {
+        for sql in ledger.setup_sql() {
+            out.always(&format!("{sql};"));
+        }
+    } else {
+        ledger
+            .ensure(&main.client)
+            .await
+            .context("creating the ledger")?;
+    }
+    let shared = Arc::new(Shared {
+        args: args.clone(),
+        url,
+        flavour: main.flavour,
+        ledger,
+        tables: tokio::sync::Mutex::new(BTreeMap::new()),
+        failures: Mutex::new(Vec::new()),
+        stop: Arc::new(AtomicBool::new(false)),
+        out,
+    });
+
+    let (idle_tx, idle_rx) = std_mpsc::channel();
+    let mut senders = Vec::new();
+    let mut workers = Vec::new();
+    for id in 0..args.jobs as usize {
+        let (tx, rx) = mpsc::channel(4);
+        senders.push(tx);
+        workers.push(tokio::spawn(worker_loop(
+            id,
+            rx,
+            idle_tx.clone(),
+            shared.clone(),
+        )));
+    }
+    drop(idle_tx);
+    let options = ReaderOptions {
+        max_line_bytes: args.max_line_bytes,
+        ..Default::default()
+    };
+    let batching = Batching {
+        rows: args.batch_rows,
+        bytes: args.effective_batch_bytes(),
+    };
+    let (stop, quiet) = (shared.stop.clone(), args.quiet);
+    let reader = tokio::task::spawn_blocking(move || {
+        let input = std::io::BufReader::with_capacity(1 << 20, std::io::stdin());
+        read_stream(input, options, senders, idle_rx, batching, stop, quiet)
+    });
+    let outcome = reader.await.context("the reader thread panicked")?;
+    for worker in workers {
+        worker.await.context("a worker panicked")?;
+    }
+    shared.out.finish();
+
+    let mut failures =
+        std::mem::take(&mut *shared.failures.lock().unwrap_or_else(|p| p.into_inner()));
+    if let Some(error) = outcome.error {
+        if !failures.iter().any(|f| f.contains(&error)) {
+            failures.push(error);
+        }
+    }
+    if !failures.is_empty() {
+        for f in &failures[..failures.len() - 1] {
+            eprintln!("molt-load: error: {}", molt_core::url::redact_text(f));
+        }
+        anyhow::bail!("{}", failures.last().expect("not empty"));
+    }
+
+    let tables = std::mem::take(&mut *shared.tables.lock().await);
+    if args.dry_run {
+        for (target, header) in &tables {
+            for seq in &header.sequences {
+                shared.out.always(&format!(
+                    "-- would move sequence of {target}.{} past the loaded rows",
+                    seq.column
+                ));
+            }
+        }
+        return Ok(exit::SUCCESS);
+    }
+    // The first connection has been idle for the whole load: reopen it if lost.
+    drop(main);
+    let mut conn = Conn::new(shared.url.clone());
+    let main = conn.get().await.context("reconnecting to the target")?;
+    for (target, header) in &tables {
+        let done = set_sequences(&main.client, header, target)
+            .await
+            .with_context(|| format!("setting the sequences of {target}"))?;
+        for s in done {
+            shared.out.note(&format!(
+                "sequence {} of {target}.{} at {:?}",
+                s.sequence, s.column, s.last_value
+            ));
+        }
+    }
+    if args.finalize {
+        let known = shared
+            .ledger
+            .stored_headers(&main.client, None)
+            .await
+            .context("reading the ledger")?;
+        let loaded: Vec<(TableName, TableHeader)> = known
+            .iter()
+            .filter(|(t, _)| tables.contains_key(t))
+            .cloned()
+            .collect();
+        let report = finalize(&main.client, &loaded, &known)
+            .await
+            .context("finalizing")?;
+        for line in &report.created {
+            shared.out.note(&format!("finalize: created {line}"));
+        }
+        for line in &report.skipped {
+            eprintln!("molt-load: notice: finalize skipped {line}");
+        }
+        if !report.ok() {
+            for line in &report.failed {
+                eprintln!("molt-load: error: finalize: {line}");
+            }
+            anyhow::bail!("finalize failed for {} object(s)", report.failed.len());
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+async fn worker_loop(
+    id: usize,
+    mut rx: mpsc::Receiver<Msg>,
+    idle: std_mpsc::Sender<usize>,
+    shared: Arc<Shared>,
+) {
+    let mut conn = Conn::new(shared.url.clone());
+    loop {
+        if idle.send(id).is_err() {
+            return;
+        }
+        let Some(msg) = rx.recv().await else { return };
+        let Msg::Start { header, .. } = msg else {
+            continue;
+        };
+        match load_section(&mut conn, &mut rx, &shared, header).await {
+            Ok(record) => {
+                if let Err(e) = shared.out.result(record) {
+                    shared.fail(format!("writing a result to stdout: {e}"));
+                    return;
+                }
+            }
+            Err(message) => {
+                shared.fail(message);
+                return;
+            }
+        }
+    }
+}
+
+/// How a section's input ended.
+enum Ending {
+    End(SectionEnd),
+    Torn(String),
+}
+
+fn ending_of(msg: Option<Msg>) -> Option<Ending> {
+    match msg {
+        Some(Msg::End { end }) => Some(Ending::End(end)),
+        Some(Msg::Torn { error }) => Some(Ending::Torn(error)),
+        None => Some(Ending::Torn(
+            "the run stopped before the end of this section (another section failed)".into(),
+        )),
+        Some(Msg::Start { .. }) => Some(Ending::Torn(
+            "a new section started before this one ended".into(),
+        )),
+        Some(Msg::Rows { .. }) => None,
+    }
+}
+
+fn target_of(header: &TableHeader, schema: Option<&str>) -> TableName {
+    match schema {
+        Some(s) => TableName::new(s, header.target_name().name.clone()),
+        None => header.target_name().clone(),
+    }
+}
+
+/// Creates (or checks, truncates, recreates) the table once per run.
+async fn prepare(
+    conn: &mut Conn,
+    shared: &Shared,
+    header: &TableHeader,
+    target: &TableName,
+) -> Result<(), TargetError> {
+    let mut tables = shared.tables.lock().await;
+    if tables.contains_key(target) {
+        return Ok(());
+    }
+    let args = &shared.args;
+    let client = &conn.get().await?.client;
+    let plan = ddl::plan_table(
+        client,
+        header,
+        target,
+        args.table_handling,
+        args.schema.as_deref(),
+    )
+    .await?;
+    let mut stored = header.clone();
+    stored.target = Some(target.clone());
+    if args.dry_run {
+        for sql in &plan.statements {
+            shared.out.always(&format!("{sql};"));
+        }
+    } else {
+        for sql in &plan.statements {
+            client
+                .batch_execute(sql)
+                .await
+                .map_err(|e| TargetError::db(format!("running {sql}"), e))?;
+        }
+        if plan.emptied {
+            shared.ledger.forget_table(client, target).await?;
+        }
+        shared.ledger.record_table(client, target, &stored).await?;
+    }
+    tables.insert(target.clone(), stored);
+    Ok(())
+}
+
+/// Deletes the rows of a section's slice; returns how many.
+async fn delete_slice(
+    conn: &mut Conn,
+    shared: &Shared,
+    table: &TableName,
+    predicate: &SlicePredicate,
+) -> Result<u64, TargetError> {
+    let sql = shared
+        .flavour
+        .delete_sql(&quote_pg_table(table), predicate.sql.as_deref());
+    let mut total = 0;
+    loop {
+        let n: u64 = retrying!(conn, shared.args.max_retries, |t| async {
+            t.client
+                .execute(&sql, &predicate.param_refs())
+                .await
+                .map_err(|e| {
+                    TargetError::db(format!("deleting the section's rows from {table}"), e)
+                })
+        })?;
+        total += n;
+        if shared
+            .flavour
+            .delete_chunk()
+            .map_or(true, |chunk| n < chunk)
+        {
+            return Ok(total);
+        }
+    }
+}
+
+/// A section's COPY text kept on disk while it is not yet known whether it
+/// needs loading (it was loaded before).
+struct Spill {
+    file: std::fs::File,
+    chunks: Vec<(usize, u64, bool)>,
+}
+
+impl Spill {
+    fn new() -> std::io::Result<Spill> {
+        Ok(Spill {
+            file: tempfile::tempfile()?,
+            chunks: Vec::new(),
+        })
+    }
+
+    fn write(&mut self, data: &[u8], rows: u64, end_of_batch: bool) -> std::io::Result<()> {
+        self.file.write_all(data)?;
+        self.chunks.push((data.len(), rows, end_of_batch));
+        Ok(())
+    }
+}
+
+/// Writes batches into the section's table and counts what was written.
+struct Writer<'a> {
+    copy: &'a TableCopy,
+    batch: Batch,
+    rows: u64,
+    bytes: u64,
+    max_retries: u32,
+}
+
+impl Writer<'_> {
+    async fn chunk(
+        &mut self,
+        conn: &mut Conn,
+        data: Bytes,
+        rows: u64,
+        end_of_batch: bool,
+    ) -> Result<(), TargetError> {
+        self.batch.push(conn, self.copy, data, rows).await;
+        if end_of_batch {
+            self.commit(conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self, conn: &mut Conn) -> Result<(), TargetError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let (rows, bytes) = self.batch.commit(conn, self.copy, self.max_retries).await?;
+        self.rows += rows;
+        self.bytes += bytes;
+        Ok(())
+    }
+}
+
+async fn load_section(
+    conn: &mut Conn,
+    rx: &mut mpsc::Receiver<Msg>,
+    shared: &Shared,
+    header: Box<TableHeader>,
+) -> Result<ResultRecord, String> {
+    let args = &shared.args;
+    let schema = args.schema.as_deref();
+    let target = target_of(&header, schema);
+    let phase = if header.slice.phase.is_empty() {
+        String::new()
+    } else {
+        format!(" (phase {})", header.slice.phase)
+    };
+    let label = format!("table {target} shard {}{phase}", header.slice.shard);
+    let fail = |e: &dyn std::fmt::Display| format!("{label}: {e}");
+    let started = Instant::now();
+    if header.slice.filter.is_none() && header.slice.shard.count <= 1 {
+        shared.out.expect_rows(header.estimated_rows);
+    }
+    prepare(conn, shared, &header, &target)
+        .await
+        .map_err(|e| fail(&e))?;
+    let copy = TableCopy::new(&header, &target, schema);
+    let id = SectionId::new(&header, &target);
+    let predicate = section_predicate(&header, schema).map_err(|e| fail(&e))?;
+    let result = |rows: u64, bytes: u64, end: SectionEnd, status: &str| ResultRecord {
+        tool: "molt-load".into(),
+        phase: header.slice.phase.clone(),
+        table: header.table.clone(),
+        shard: header.slice.shard.clone(),
+        rows,
+        bytes,
+        digest: end.digest,
+        seconds: started.elapsed().as_secs_f64(),
+        status: status.into(),
+        changes: end.changes,
+    };
+
+    if args.dry_run {
+        let delete = shared
+            .flavour
+            .delete_sql(&quote_pg_table(&target), predicate.sql.as_deref());
+        shared.out.always(&format!(
+            "-- {label}: replace the slice\n{delete}; -- parameters {:?}\n{};",
+            predicate.params, copy.copy_sql
+        ));
+        let (mut rows, mut bytes) = (0, 0);
+        loop {
+            let msg = rx.recv().await;
+            if let Some(Msg::Rows { data, rows: n, .. }) = &msg {
+                rows += n;
+                bytes += data.len() as u64;
+                continue;
+            }
+            match ending_of(msg) {
+                Some(Ending::End(end)) => return Ok(result(rows, bytes, end, "dry-run")),
+                Some(Ending::Torn(e)) => return Err(fail(&e)),
+                None => unreachable!("rows handled above"),
+            }
+        }
+    }
+
+    let previous = if args.force_reload {
+        None
+    } else {
+        retrying!(conn, args.max_retries, |t| shared
+            .ledger
+            .section(&t.client, &id))
+        .map_err(|e| fail(&e))?
+    };
+    let mut spill = None;
+    if previous.as_ref().is_some_and(|p| p.status == "loaded") {
+        spill = Some(Spill::new().map_err(|e| fail(&format!("creating a temporary file: {e}")))?);
+    } else {
+        begin_replace(conn, shared, &id, &target, &predicate)
+            .await
+            .map_err(|e| fail(&e))?;
+    }
+    let mut writer = Writer {
+        copy: &copy,
+        batch: Batch::default(),
+        rows: 0,
+        bytes: 0,
+        max_retries: args.max_retries,
+    };
+
+    // Receive the section.
+    let ending = loop {
+        let msg = rx.recv().await;
+        if let Some(Msg::Rows {
+            data,
+            rows,
+            end_of_batch,
+        }) = msg
+        {
+            shared.out.rows(rows, data.len() as u64);
+            let step = match &mut spill {
+                Some(s) => s
+                    .write(&data, rows, end_of_batch)
+                    .map_err(|e| TargetError::Invalid(format!("writing a temporary file: {e}"))),
+                None => writer.chunk(conn, data, rows, end_of_batch).await,
+            };
+            if let Err(e) = step {
+                let reason = e.to_string();
+                return Err(fail(
+                    &compensate(
+                        conn,
+                        shared,
+                        &id,
+                        &target,
+                        &predicate,
+                        spill.is_some(),
+                        &reason,
+                    )
+                    .await,
+                ));
+            }
+            continue;
+        }
+        break ending_of(msg).expect("not rows");
+    };
+    let end = match ending {
+        Ending::End(end) => end,
+        Ending::Torn(reason) => {
+            return Err(fail(
+                &compensate(
+                    conn,
+                    shared,
+                    &id,
+                    &target,
+                    &predicate,
+                    spill.is_some(),
+                    &reason,
+                )
+                .await,
+            ));
+        }
+    };
+
+    if let (Some(spilled), Some(prev)) = (spill.take(), &previous) {
+        if prev.rows == Some(end.rows as i64) && prev.digest.as_deref() == Some(end.digest.as_str())
+        {
+            return Ok(result(0, 0, end, "skipped"));
+        }
+        // Changed since it was loaded: replace it from the file.
+        begin_replace(conn, shared, &id, &target, &predicate)
+            .await
+            .map_err(|e| fail(&e))?;
+        if let Err(e) = replay(conn, &mut writer, spilled).await {
+            let reason = e.to_string();
+            return Err(fail(
+                &compensate(conn, shared, &id, &target, &predicate, false, &reason).await,
+            ));
+        }
+    }
+    let finished = async {
+        writer.commit(conn).await?;
+        if writer.rows != end.rows {
+            return Err(TargetError::Invalid(format!(
+                "wrote {} rows but the section has {}",
+                writer.rows, end.rows
+            )));
+        }
+        retrying!(conn, args.max_retries, |t| shared.ledger.mark_loaded(
+            &t.client,
+            &id,
+            writer.rows,
+            writer.bytes,
+            &end.digest
+        ))
+    }
+    .await;
+    if let Err(e) = finished {
+        let reason = e.to_string();
+        return Err(fail(
+            &compensate(conn, shared, &id, &target, &predicate, false, &reason).await,
+        ));
+    }
+    let (rows, bytes) = (writer.rows, writer.bytes);
+    Ok(result(rows, bytes, end, "ok"))
+}
+
+/// Marks the section `loading` and deletes its slice.
+async fn begin_replace(
+    conn: &mut Conn,
+    shared: &Shared,
+    id: &SectionId,
+    target: &TableName,
+    predicate: &SlicePredicate,
+) -> Result<(), TargetError> {
+    retrying!(conn, shared.args.max_retries, |t| shared
+        .ledger
+        .mark_loading(&t.client, id))?;
+    delete_slice(conn, shared, target, predicate).await?;
+    Ok(())
+}
+
+async fn replay(
+    conn: &mut Conn,
+    writer: &mut Writer<'_>,
+    mut spill: Spill,
+) -> Result<(), TargetError> {
+    let io = |e: std::io::Error| TargetError::Invalid(format!("reading the temporary file: {e}"));
+    spill.file.rewind().map_err(io)?;
+    for (len, rows, end_of_batch) in std::mem::take(&mut spill.chunks) {
+        let mut data = vec![0; len];
+        spill.file.read_exact(&mut data).map_err(io)?;
+        writer
+            .chunk(conn, Bytes::from(data), rows, end_of_batch)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Removes whatever the failed section wrote and marks it failed; returns
+/// the error message to report.
+async fn compensate(
+    conn: &mut Conn,
+    shared: &Shared,
+    id: &SectionId,
+    target: &TableName,
+    predicate: &SlicePredicate,
+    untouched: bool,
+    reason: &str,
+) -> String {
+    if untouched {
+        return format!(
+            "{reason}; nothing was written: the rows loaded earlier for this section are unchanged"
+        );
+    }
+    if let Err(e) = delete_slice(conn, shared, target, predicate).await {
+        return format!(
+            "{reason}; removing the section's rows failed too ({e}): the ledger still marks it loading, re-run to replace it"
+        );
+    }
+    let max = shared.args.max_retries;
+    let reason_text = reason.to_string();
+    match retrying!(conn, max, |t| shared.ledger.mark_failed(&t.client, id, &reason_text)) {
+        Ok(_) => format!("{reason}; the section's rows were removed from the target (marked failed in {}.sections)", shared.ledger.schema),
+        Err(e) => format!("{reason}; the section's rows were removed, but marking it failed in the ledger failed: {e}"),
+    }
+}
