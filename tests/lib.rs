@@ -312,7 +312,9 @@ pub fn shared_dataset(rel: &str) -> PathBuf {
 /// # Panics
 /// When the path does not exist.
 pub fn fixture(rel: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel);
     assert!(path.exists(), "fixture {} does not exist", path.display());
     path
 }
@@ -511,7 +513,11 @@ impl MysqlUrl {
         MysqlUrl {
             user: if user.is_empty() { "root".into() } else { user },
             password,
-            host: if host.is_empty() { "127.0.0.1".into() } else { host },
+            host: if host.is_empty() {
+                "127.0.0.1".into()
+            } else {
+                host
+            },
             port,
             database: database_of(url),
         }
@@ -892,7 +898,10 @@ mod tests {
         let out = run_pipe(
             &[
                 ("/bin/cat", vec![]),
-                ("/bin/sh", vec!["-c".into(), "tr a-z A-Z; echo oops >&2".into()]),
+                (
+                    "/bin/sh",
+                    vec!["-c".into(), "tr a-z A-Z; echo oops >&2".into()],
+                ),
             ],
             Some(b"hello\n"),
             &[],

@@ -79,7 +79,9 @@ _molt_find_pg_bindir() {
         # Fedora/RHEL and source installs put them on PATH or in /usr/local/pgsql.
         candidate=$(_molt_find initdb /usr/local/pgsql/bin) || return 1
         dir=$(dirname "$candidate")
-        [ -x "$dir/pg_ctl" ] && [ -x "$dir/postgres" ] || return 1
+        if [ ! -x "$dir/pg_ctl" ] || [ ! -x "$dir/postgres" ]; then
+            return 1
+        fi
     fi
     printf '%s\n' "$dir"
 }
@@ -155,14 +157,12 @@ s.close()' 2>/dev/null) && [ -n "$port" ]; then
         return 0
     fi
     # No python3: probe random ports until nothing answers.
-    local tries
-    for tries in $(seq 1 200); do
+    for _ in $(seq 1 200); do
         port=$((20000 + (RANDOM * 32768 + RANDOM) % 30000))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             printf '%s\n' "$port"
             return 0
         fi
-        : "$tries"
     done
     _molt_log "could not find a free TCP port"
     return 1
@@ -312,8 +312,11 @@ molt_start_mariadb() {
     mkdir -p "$dir/run" "$dir/data" "$dir/tmp"
     [ -z "$user" ] || chown "$user:" "$dir/run" "$dir/data" "$dir/tmp"
 
-    local user_opt=()
+    local user_opt=() setsid=()
     [ -z "$user" ] || user_opt=(--user="$user")
+    if command -v setsid >/dev/null 2>&1; then
+        setsid=(setsid --wait)
+    fi
 
     if [ -n "$MOLT_MYSQL_INSTALL_DB" ]; then
         "$MOLT_MYSQL_INSTALL_DB" --no-defaults "${user_opt[@]}" --datadir="$dir/data" \
@@ -334,8 +337,9 @@ molt_start_mariadb() {
         printf '%s\n' "$port" >"$dir/port"
         rm -f "$dir/run/mysqld.pid"
         # setsid: a Ctrl-C on the terminal goes to the caller, whose trap stops
-        # the server in order, rather than to the server directly.
-        setsid "$MOLT_MYSQLD" --no-defaults "${user_opt[@]}" \
+        # the server in order, rather than to the server directly. --wait keeps
+        # $! alive as long as the server if setsid has to fork.
+        "${setsid[@]}" "$MOLT_MYSQLD" --no-defaults "${user_opt[@]}" \
             --datadir="$dir/data" \
             --tmpdir="$dir/tmp" \
             --socket="$dir/run/mysqld.sock" \

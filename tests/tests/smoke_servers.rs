@@ -10,7 +10,12 @@ fn expected_rows() -> Vec<(i32, String, Option<String>, i64)> {
     vec![
         (1, "plain ascii".into(), Some("first".into()), 10),
         (2, "Ünïcödé ✓ 日本語 🐘".into(), None, -20),
-        (3, "quote ' and \"double\"".into(), Some(String::new()), i64::MAX),
+        (
+            3,
+            "quote ' and \"double\"".into(),
+            Some(String::new()),
+            i64::MAX,
+        ),
     ]
 }
 
@@ -23,7 +28,10 @@ async fn pg_roundtrip(server_url: &str, prefix: &str) {
         .await
         .unwrap()
         .get(0);
-    assert!(url.ends_with(&format!("/{db}")), "{url} is not database {db}");
+    assert!(
+        url.ends_with(&format!("/{db}")),
+        "{url} is not database {db}"
+    );
 
     client
         .batch_execute(
@@ -84,7 +92,10 @@ async fn mysql_source_server_stores_and_returns_rows() {
 
     let db: Option<String> = conn.query_first("SELECT DATABASE()").await.unwrap();
     let db = db.expect("a database is selected");
-    assert!(url.ends_with(&format!("/{db}")), "{url} is not database {db}");
+    assert!(
+        url.ends_with(&format!("/{db}")),
+        "{url} is not database {db}"
+    );
 
     conn.query_drop(
         "CREATE TABLE smoke (
