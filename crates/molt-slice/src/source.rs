@@ -43,14 +43,7 @@ impl Source {
     pub async fn connect(url: &ConnUrl) -> anyhow::Result<Source> {
         match url.engine() {
             Engine::Postgres => {
-                let (client, connection) = tokio_postgres::connect(url.expose(), tokio_postgres::NoTls)
-                    .await
-                    .with_context(|| format!("connecting to {url}"))?;
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        eprintln!("molt-slice: source connection: {}", molt_core::url::redact_text(&e.to_string()));
-                    }
-                });
+                let client = molt_core::connect::postgres(url, "molt-slice").await?;
                 client
                     .batch_execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 1")
                     .await
@@ -58,8 +51,7 @@ impl Source {
                 Ok(Source::Postgres(client))
             }
             Engine::Mysql => {
-                let opts = mysql_async::Opts::from_url(url.expose())
-                    .map_err(|e| anyhow::anyhow!("{url}: {}", molt_core::url::redact_text(&e.to_string())))?;
+                let opts = molt_core::connect::mysql_opts(url)?;
                 let database = opts.db_name().unwrap_or_default().to_string();
                 let mut conn = mysql_async::Conn::new(opts).await.with_context(|| format!("connecting to {url}"))?;
                 conn.query_drop("SET time_zone = '+00:00', NAMES utf8mb4").await.context("setting session variables")?;

@@ -22,7 +22,6 @@
 pub mod mysql;
 pub mod postgres;
 
-use anyhow::Context;
 use molt_core::ledger::FreezeRecord;
 use molt_core::stream::TableName;
 use molt_core::{ConnUrl, Engine};
@@ -63,24 +62,11 @@ pub enum SourceConn {
 impl SourceConn {
     pub async fn connect(url: &ConnUrl) -> anyhow::Result<SourceConn> {
         match url.engine() {
-            Engine::Postgres => {
-                let (client, connection) =
-                    tokio_postgres::connect(url.expose(), tokio_postgres::NoTls)
-                        .await
-                        .map_err(|e| anyhow::anyhow!(molt_core::target::describe(&e)))
-                        .with_context(|| format!("connecting to source {url}"))?;
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                Ok(SourceConn::Postgres(client))
-            }
+            Engine::Postgres => Ok(SourceConn::Postgres(
+                molt_core::connect::postgres(url, "molt-cutover").await?,
+            )),
             Engine::Mysql => {
-                let opts = mysql_async::Opts::from_url(url.expose()).map_err(|e| {
-                    anyhow::anyhow!(
-                        "source {url}: {}",
-                        molt_core::url::redact_text(&e.to_string())
-                    )
-                })?;
+                let opts = molt_core::connect::mysql_opts(url)?;
                 let conn = mysql_async::Conn::new(opts).await.map_err(|e| {
                     anyhow::anyhow!(
                         "connecting to source {url}: {}",
