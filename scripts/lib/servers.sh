@@ -269,6 +269,14 @@ max_wal_senders = 10
 max_replication_slots = 10
 logging_collector = off
 EOF
+        # Extra settings (a TLS test's ssl = on, say) and an own pg_hba.conf.
+        if [ -n "${MOLT_PG_EXTRA_CONF:-}" ]; then
+            cat "$MOLT_PG_EXTRA_CONF" >>"$dir/data/postgresql.conf"
+        fi
+        if [ -n "${MOLT_PG_HBA:-}" ]; then
+            cp "$MOLT_PG_HBA" "$dir/data/pg_hba.conf"
+            [ -z "$user" ] || chown "$user:" "$dir/data/pg_hba.conf"
+        fi
         if _molt_run_as "$user" "$MOLT_PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" \
             -w -t "$MOLT_SERVER_START_TIMEOUT" start >/dev/null 2>&1; then
             break
