@@ -919,3 +919,98 @@ mod tests {
         assert!(!failed.success());
     }
 }
+
+/// A PostgreSQL server of a test's own, started with scripts/lib/servers.sh
+/// (for tests that stop it, restart it, or need TLS or password
+/// authentication), and stopped when dropped.
+pub struct OwnPgServer {
+    servers_dir: PathBuf,
+    name: String,
+    /// `postgres://postgres@127.0.0.1:PORT/postgres`.
+    pub url: String,
+}
+
+impl OwnPgServer {
+    /// Starts a server; `extra_conf` is appended to postgresql.conf and
+    /// `hba`, when given, replaces pg_hba.conf.
+    pub fn start(name: &str, extra_conf: Option<&str>, hba: Option<&str>) -> OwnPgServer {
+        let servers_dir = tempfile::Builder::new()
+            .prefix("molt-own-pg")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c").arg(format!(
+            "source '{}' && molt_start_pg {name}",
+            Self::script().display()
+        ));
+        cmd.env("MOLT_SERVERS_DIR", &servers_dir);
+        if let Some(conf) = extra_conf {
+            let path = servers_dir.join("extra.conf");
+            std::fs::write(&path, conf).expect("write extra.conf");
+            cmd.env("MOLT_PG_EXTRA_CONF", path);
+        }
+        if let Some(hba) = hba {
+            let path = servers_dir.join("pg_hba.conf");
+            std::fs::write(&path, hba).expect("write pg_hba.conf");
+            cmd.env("MOLT_PG_HBA", path);
+        }
+        let out = cmd.output().expect("run bash");
+        assert!(
+            out.status.success(),
+            "starting PostgreSQL {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = String::from_utf8(out.stdout)
+            .expect("utf-8 URL")
+            .trim()
+            .to_string();
+        OwnPgServer {
+            servers_dir,
+            name: name.to_string(),
+            url,
+        }
+    }
+
+    fn script() -> PathBuf {
+        workspace_dir().join("scripts/lib/servers.sh")
+    }
+
+    fn ctl(&self, action: &str) {
+        let status = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source '{}' && molt_pg_ctl {} {action}",
+                Self::script().display(),
+                self.name
+            ))
+            .env("MOLT_SERVERS_DIR", &self.servers_dir)
+            .status()
+            .expect("run bash");
+        assert!(status.success(), "pg_ctl {action} for {}", self.name);
+    }
+
+    /// Stops the server (fast shutdown), keeping its data and port.
+    pub fn stop(&self) {
+        self.ctl("stop");
+    }
+
+    /// Starts it again after [`OwnPgServer::stop`].
+    pub fn restart(&self) {
+        self.ctl("start");
+    }
+}
+
+impl Drop for OwnPgServer {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source '{}' && molt_stop_servers",
+                Self::script().display()
+            ))
+            .env("MOLT_SERVERS_DIR", &self.servers_dir)
+            .stderr(Stdio::null())
+            .status();
+    }
+}

@@ -474,6 +474,21 @@ molt_stop_servers() {
     fi
 }
 
+# molt_pg_ctl NAME stop|start: stop or start again one PostgreSQL server of
+# this run, keeping its data and port (fault-injection tests).
+molt_pg_ctl() {
+    local name=${1:?usage: molt_pg_ctl NAME stop|start} action=${2:?usage: molt_pg_ctl NAME stop|start} dir user
+    dir=$MOLT_SERVERS_DIR/$name
+    [ -f "$dir/kind" ] || { _molt_log "no server $name in $MOLT_SERVERS_DIR"; return 1; }
+    [ -n "${MOLT_PG_BINDIR:-}" ] || _molt_locate_server_binaries || return 1
+    user=$(_molt_pg_user) || return 1
+    case $action in
+        stop) _molt_run_as "$user" "$MOLT_PG_BINDIR/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null ;;
+        start) _molt_run_as "$user" "$MOLT_PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null ;;
+        *) _molt_log "molt_pg_ctl: unknown action $action"; return 2 ;;
+    esac
+}
+
 # molt_run CMD...: run CMD in its own process group and wait for it. Unlike a
 # plain foreground command, this lets the traps of molt_install_server_trap run
 # at once when the script gets SIGINT/SIGTERM (a plain `kill -INT $script`

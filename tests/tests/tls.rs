@@ -3,7 +3,7 @@
 //! `verify-full` connect when they should, a certificate for the wrong host
 //! is refused under `verify-full`, and a client certificate authenticates.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use molt_core::ConnUrl;
@@ -94,75 +94,25 @@ fn make_certificates(dir: &Path, server_host: &str) {
     }
 }
 
-/// A PostgreSQL server started through scripts/lib/servers.sh, stopped on drop.
-struct TlsServer {
-    servers_dir: PathBuf,
-    url: String,
-}
-
-impl TlsServer {
-    fn start(certs: &Path) -> TlsServer {
-        let servers_dir = tempfile::Builder::new()
-            .prefix("molt-tls")
-            .tempdir()
-            .unwrap()
-            .keep();
-        // The server runs as `postgres` when we are root: it must read the key.
-        let _ = Command::new("chown")
-            .arg("-R")
-            .arg("postgres:")
-            .arg(certs)
-            .status();
-        let _ = Command::new("chmod")
-            .arg("600")
-            .arg(certs.join("server.key"))
-            .status();
-        let conf = certs.join("extra.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "ssl = on\nssl_cert_file = '{0}/server.crt'\nssl_key_file = '{0}/server.key'\nssl_ca_file = '{0}/ca.crt'\n",
-                certs.display()
-            ),
-        )
-        .unwrap();
-        let hba = certs.join("pg_hba.conf");
-        // TLS only: plain TCP is rejected, so a passing connection proves TLS.
-        std::fs::write(&hba, "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n").unwrap();
-        let script = workspace_dir().join("scripts/lib/servers.sh");
-        let out = Command::new("bash")
-            .arg("-c")
-            .arg(format!(
-                "source '{}' && molt_start_pg tls",
-                script.display()
-            ))
-            .env("MOLT_SERVERS_DIR", &servers_dir)
-            .env("MOLT_PG_EXTRA_CONF", &conf)
-            .env("MOLT_PG_HBA", &hba)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "starting the TLS server: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        TlsServer { servers_dir, url }
-    }
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        let script = workspace_dir().join("scripts/lib/servers.sh");
-        let _ = Command::new("bash")
-            .arg("-c")
-            .arg(format!(
-                "source '{}' && molt_stop_servers",
-                script.display()
-            ))
-            .env("MOLT_SERVERS_DIR", &self.servers_dir)
-            .status();
-    }
+/// A TLS-only server using the certificates in `certs`.
+fn start_tls_server(certs: &Path) -> OwnPgServer {
+    // The server runs as `postgres` when we are root: it must read the key.
+    let _ = Command::new("chown")
+        .arg("-R")
+        .arg("postgres:")
+        .arg(certs)
+        .status();
+    let _ = Command::new("chmod")
+        .arg("600")
+        .arg(certs.join("server.key"))
+        .status();
+    let conf = format!(
+        "ssl = on\nssl_cert_file = '{0}/server.crt'\nssl_key_file = '{0}/server.key'\nssl_ca_file = '{0}/ca.crt'\n",
+        certs.display()
+    );
+    // TLS only: plain TCP is rejected, so a passing connection proves TLS.
+    let hba = "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n";
+    OwnPgServer::start("tls", Some(&conf), Some(hba))
 }
 
 async fn connects(url: &str) -> Result<(), String> {
@@ -190,7 +140,7 @@ async fn sslmodes_against_a_tls_only_server() {
     // The server's certificate names `localhost`, and we connect to 127.0.0.1
     // under one name or the other.
     make_certificates(certs.path(), "localhost");
-    let server = TlsServer::start(certs.path());
+    let server = start_tls_server(certs.path());
     let ca = certs.path().join("ca.crt").display().to_string();
     let by_name = server.url.replace("127.0.0.1", "localhost");
 
