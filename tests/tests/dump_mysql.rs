@@ -298,6 +298,7 @@ async fn sakila_dumps_every_table_with_matching_counts() {
                     target.clone(),
                     "--table-handling".into(),
                     "create-if-missing".into(),
+                    "--finalize".into(),
                 ],
             ),
         ],
@@ -306,6 +307,33 @@ async fn sakila_dumps_every_table_with_matching_counts() {
     );
     out.assert_success();
     let pg = pg_connect(&target).await;
+    // MySQL index names are per table, PostgreSQL's per schema: the names
+    // Sakila gives several tables get the table's name in front.
+    let indexes: Vec<String> = pg
+        .query(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' \
+             AND indexname LIKE '%idx_fk_film_id' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        indexes,
+        ["film_actor_idx_fk_film_id", "inventory_idx_fk_film_id"]
+    );
+    let fks: i64 = pg
+        .query_one(
+            "SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace \
+             WHERE n.nspname = 'public' AND c.contype = 'f' AND c.convalidated",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(fks, 22, "Sakila's foreign keys, created and validated");
     for (table, expected) in [
         ("payment", 16049i64),
         ("rental", 16044),
@@ -657,4 +685,247 @@ async fn overrides_no_key_tables_and_shards() {
     assert_eq!(d.headers[0].columns[0].name, "id");
     let rows: Vec<u64> = d.ends.iter().map(|e| e.rows).collect();
     assert_eq!(rows, vec![2, 2], "ids 1-2, then 3-4 (5 filtered out)");
+}
+
+/// Runs the molt-dump binary alone with `args`.
+fn dump_bin(args: &[impl AsRef<str>]) -> PipeOutcome {
+    run_pipe(
+        &[(
+            "molt-dump",
+            args.iter().map(|a| a.as_ref().to_string()).collect(),
+        )],
+        None,
+        &[],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_flags_drive_the_binary() {
+    let url = fresh_mysql_database(&mysql_source_url(), "dump_flags").await;
+    mysql_exec(
+        &url,
+        "SET SESSION sql_mode = 'ALLOW_INVALID_DATES';
+         CREATE TABLE CamelCase (Id INT PRIMARY KEY, IsOn TINYINT(1) NOT NULL, Born DATE NULL);
+         INSERT INTO CamelCase VALUES (1, 1, '2001-02-03'), (2, 0, '0000-00-00'), (3, 1, NULL);",
+    );
+    let base = ["--source", url.as_str(), "--table", "CamelCase", "-q"];
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(|a| a.to_string()).collect()
+    };
+
+    // Defaults: lower-cased names in `public`, TINYINT(1) an integer, the
+    // zero date written as NULL and counted.
+    let out = dump_bin(&base);
+    out.assert_success();
+    let d = read_stream(&out.stdout);
+    let h = d.header("CamelCase");
+    assert_eq!(
+        h.target.as_ref().unwrap(),
+        &TableName::new("public", "camelcase")
+    );
+    let names: Vec<&str> = h.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["id", "ison", "born"]);
+    assert_eq!(h.columns[1].target_type, "INT2");
+    assert_eq!(d.column("CamelCase", "1", "ison").as_deref(), Some("1"));
+    assert_eq!(d.column("CamelCase", "2", "born"), None);
+    assert_eq!(
+        d.column("CamelCase", "1", "born").as_deref(),
+        Some("2001-02-03")
+    );
+    let change = &d.end("CamelCase").changes;
+    assert_eq!(
+        (
+            change.len(),
+            change[0].column.as_str(),
+            change[0].policy.as_str(),
+            change[0].count
+        ),
+        (1, "born", "zero-date-to-null", 1)
+    );
+
+    // --zero-dates error: exit 1, naming table, column and key; no stream
+    // that could pass for complete.
+    let out = dump_bin(&with(&["--zero-dates", "error"]));
+    out.assert_statuses(&[1]);
+    let err = &out.stderrs[0];
+    assert!(
+        err.contains("CamelCase")
+            && err.contains("column Born")
+            && err.contains("(Id)=(2)")
+            && err.contains("0000-00-00"),
+        "{err}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(r#""type":"end""#),
+        "a failed section must not end"
+    );
+    // --zero-dates null is the default, spelled out.
+    dump_bin(&with(&["--zero-dates", "null"])).assert_success();
+    // An unknown policy is a usage error.
+    dump_bin(&with(&["--zero-dates", "zero"])).assert_statuses(&[2]);
+
+    // --type-map: TINYINT(1) → BOOL gives true/false; an entry naming no
+    // column is reported, not silently ignored.
+    let mut map = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    map.write_all(
+        b"[[column]]\ntable = \"CamelCase\"\ncolumn = \"IsOn\"\ntarget_type = \"BOOL\"\n\
+          [[column]]\ntable = \"CamelCase\"\ncolumn = \"IsOff\"\ntarget_type = \"BOOL\"\n",
+    )
+    .unwrap();
+    let map_path = map.path().to_str().unwrap().to_string();
+    let out = dump_bin(&with(&["--type-map", &map_path]));
+    out.assert_success();
+    let d = read_stream(&out.stdout);
+    let ison = &d.header("CamelCase").columns[1];
+    assert_eq!(
+        (ison.target_type.as_str(), ison.logical),
+        ("BOOL", molt_core::value::LogicalType::Bool)
+    );
+    assert_eq!(d.column("CamelCase", "1", "ison").as_deref(), Some("true"));
+    assert_eq!(d.column("CamelCase", "2", "ison").as_deref(), Some("false"));
+    assert_eq!(d.column("CamelCase", "3", "ison").as_deref(), Some("true"));
+    assert!(
+        d.notices
+            .iter()
+            .any(|n| n.contains("\"IsOff\"") && n.contains("names no column")),
+        "{:?}",
+        d.notices
+    );
+    assert!(out.stderrs[0].contains("IsOff"), "{}", out.stderrs[0]);
+    // A type map that does not parse fails before anything is dumped.
+    let mut bad = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    bad.write_all(b"[[column]]\ntable = \"CamelCase\"\ncolum = \"IsOn\"\n")
+        .unwrap();
+    let out = dump_bin(&with(&["--type-map", bad.path().to_str().unwrap()]));
+    out.assert_statuses(&[1]);
+    assert!(
+        out.stderrs[0].contains("--type-map") && out.stderrs[0].contains("colum"),
+        "{}",
+        out.stderrs[0]
+    );
+    assert!(out.stdout.is_empty());
+
+    // --target-schema and --keep-case shape the target names.
+    let out = dump_bin(&with(&["--target-schema", "app", "--keep-case"]));
+    out.assert_success();
+    let d = read_stream(&out.stdout);
+    let h = d.header("CamelCase");
+    assert_eq!(
+        h.target.as_ref().unwrap(),
+        &TableName::new("app", "CamelCase")
+    );
+    let names: Vec<&str> = h.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["Id", "IsOn", "Born"]);
+    let out = dump_bin(&with(&["--target-schema", "app"]));
+    out.assert_success();
+    assert_eq!(
+        read_stream(&out.stdout).header("CamelCase").target,
+        Some(TableName::new("app", "camelcase"))
+    );
+
+    // On a case-sensitive server `CamelCase` and `camelcase` are two tables;
+    // lower-casing would pour both into one, so the dump refuses.
+    mysql_exec(
+        &url,
+        "CREATE TABLE camelcase (id INT PRIMARY KEY); INSERT INTO camelcase VALUES (1);",
+    );
+    let out = dump_bin(&["--source", url.as_str(), "--all", "-q"]);
+    out.assert_statuses(&[1]);
+    assert!(
+        out.stderrs[0].contains(".CamelCase")
+            && out.stderrs[0].contains(".camelcase")
+            && out.stderrs[0].contains("public.camelcase")
+            && out.stderrs[0].contains("--keep-case"),
+        "{}",
+        out.stderrs[0]
+    );
+    let out = dump_bin(&["--source", url.as_str(), "--all", "-q", "--keep-case"]);
+    out.assert_success();
+    assert_eq!(read_stream(&out.stdout).headers.len(), 2);
+
+    // MySQL-only flags with another engine are a usage error, not ignored.
+    let out = dump_bin(&[
+        "--source",
+        "postgres://nobody@127.0.0.1:1/none",
+        "--all",
+        "--keep-case",
+        "--target-schema",
+        "app",
+    ]);
+    out.assert_statuses(&[2]);
+    assert!(
+        out.stderrs[0].contains("--keep-case, --target-schema: for MySQL sources only"),
+        "{}",
+        out.stderrs[0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_native_uuid_and_inet_types_map() {
+    let url = fresh_mysql_database(&mysql_source_url(), "dump_mariadb_types").await;
+    let mut conn = mysql_connect(&url).await;
+    let version: String = conn.query_first("SELECT VERSION()").await.unwrap().unwrap();
+    let _ = conn.disconnect().await;
+    assert!(
+        version.contains("MariaDB"),
+        "this test needs MariaDB 10.10+ (UUID, INET4, INET6 types); the server is {version}"
+    );
+    mysql_exec(
+        &url,
+        "CREATE TABLE net (id UUID PRIMARY KEY, v6 INET6, v4 INET4);
+         INSERT INTO net VALUES ('123E4567-E89B-12D3-A456-426655440000', '2001:db8::ff00:42:8329', '192.0.2.1'),
+                                ('00000000-0000-0000-0000-000000000001', '::ffff:192.0.2.1', NULL);",
+    );
+    let d = dump(&url, &DumpOptions::default(), vec![whole(&url, "net")], 1)
+        .await
+        .expect("native types dump");
+    let h = d.header("net");
+    let types: Vec<&str> = h.columns.iter().map(|c| c.target_type.as_str()).collect();
+    assert_eq!(types, ["UUID", "INET", "INET"]);
+    let id = "123e4567-e89b-12d3-a456-426655440000";
+    assert_eq!(
+        d.column("net", id, "v6").as_deref(),
+        Some("2001:db8::ff00:42:8329")
+    );
+    assert_eq!(d.column("net", id, "v4").as_deref(), Some("192.0.2.1"));
+    assert_eq!(
+        d.column("net", "00000000-0000-0000-0000-000000000001", "v6")
+            .as_deref(),
+        Some("::ffff:192.0.2.1")
+    );
+
+    // And they load: UUID and INET on the target take these texts.
+    let target = fresh_pg_database(&pg_target_url(), "load_mariadb_types").await;
+    run_pipe(
+        &[
+            (
+                "molt-dump",
+                vec!["--source".into(), url.clone(), "--all".into(), "-q".into()],
+            ),
+            (
+                "molt-load",
+                vec!["--target".into(), target.clone(), "-q".into()],
+            ),
+        ],
+        None,
+        &[],
+    )
+    .assert_success();
+    let pg = pg_connect(&target).await;
+    let row = pg
+        .query_one(
+            "SELECT id::text, v6::text, v4::text FROM public.net WHERE v4 IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: (String, String, String) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(
+        got,
+        (
+            id.to_string(),
+            "2001:db8::ff00:42:8329/128".to_string(),
+            "192.0.2.1/32".to_string()
+        )
+    );
 }

@@ -14,10 +14,12 @@ mod postgres;
 mod slices;
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
 use molt_core::exit::{ExitError, USAGE};
+use molt_core::mysql::ZeroDates;
 use molt_core::{ConnUrl, Engine};
 
 pub use slices::{glob_match, has_glob};
@@ -42,7 +44,7 @@ pub enum Format {
     name = "molt-dump",
     version,
     about = "Read slices from the source in one consistent snapshot and stream their schema and rows",
-    after_help = "Examples:\n  molt-dump --source postgres://app@db/shop --table public.orders --filter \"region = 'A'\" > orders.ndjson\n  molt-slice plan --plan phases.toml --phase A | molt-dump --source env:SRC --jobs 8 | molt-load --target env:DST\n  molt-dump --source postgres://app@db/shop --all --schema public > shop.ndjson\n\nExit codes: 0 success, 1 failure, 2 usage error (see docs/exit-codes.md)."
+    after_help = "Examples:\n  molt-dump --source postgres://app@db/shop --table public.orders --filter \"region = 'A'\" > orders.ndjson\n  molt-slice plan --plan phases.toml --phase A | molt-dump --source env:SRC --jobs 8 | molt-load --target env:DST\n  molt-dump --source postgres://app@db/shop --all --schema public > shop.ndjson\n  molt-dump --source mysql://app@db/shop --all --type-map types.toml --target-schema shop | molt-load --target env:DST\n\nExit codes: 0 success, 1 failure, 2 usage error (see docs/exit-codes.md)."
 )]
 pub struct Args {
     /// Source database URL (postgres://, mysql://); `env:VAR` and `file:PATH` read it from elsewhere.
@@ -75,12 +77,51 @@ pub struct Args {
     /// No per-section progress lines on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// MySQL: what to do with zero and invalid dates (`0000-00-00`, `2020-02-30`), which no
+    /// target type can hold. `null` writes NULL and counts each change in the section's `end`
+    /// record (a NOT NULL column is an error unless the type map makes it nullable); `error`
+    /// stops at the first one, naming table, column and primary key. [default: null]
+    #[arg(long, value_name = "null|error", value_parser = zero_dates_parser(), help_heading = "MySQL sources")]
+    pub zero_dates: Option<ZeroDates>,
+    /// MySQL: per-column target-type overrides, TOML (or JSON for a `.json` file), e.g.
+    /// `[[column]] table = "users" column = "active" target_type = "BOOL"`; also UUID for
+    /// BINARY(16)/CHAR(36) and `nullable = true`. See docs/type-mapping.md.
+    #[arg(long, value_name = "FILE", help_heading = "MySQL sources")]
+    pub type_map: Option<PathBuf>,
+    /// MySQL: keep table and column names as spelled on the source (`CamelCase`) instead of
+    /// lower-casing them; the target then needs them quoted.
+    #[arg(long, help_heading = "MySQL sources")]
+    pub keep_case: bool,
+    /// MySQL: the target schema every table of the source database lands in. [default: public]
+    #[arg(long, value_name = "NAME", help_heading = "MySQL sources")]
+    pub target_schema: Option<String>,
+}
+
+/// `--zero-dates`: the two policy names, listed in `--help` and checked by clap.
+fn zero_dates_parser() -> impl clap::builder::TypedValueParser<Value = ZeroDates> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["null", "error"])
+        .map(|s| s.parse::<ZeroDates>().expect("clap checked the name"))
 }
 
 impl Args {
     /// Memory a buffered section keeps before spilling, in bytes.
     pub fn spill_memory(&self) -> usize {
         self.spill_memory_mb.max(1) * 1024 * 1024
+    }
+
+    /// The MySQL-only flags given on the command line, for refusing them
+    /// with another engine rather than ignoring them.
+    pub fn mysql_only_flags(&self) -> Vec<&'static str> {
+        [
+            (self.zero_dates.is_some(), "--zero-dates"),
+            (self.type_map.is_some(), "--type-map"),
+            (self.keep_case, "--keep-case"),
+            (self.target_schema.is_some(), "--target-schema"),
+        ]
+        .into_iter()
+        .filter_map(|(given, flag)| given.then_some(flag))
+        .collect()
     }
 }
 
@@ -98,6 +139,18 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
         );
     };
     let source = ConnUrl::resolve(raw_source).context("--source")?;
+    let mysql_only = args.mysql_only_flags();
+    if source.engine() != Engine::Mysql && !mysql_only.is_empty() {
+        return Err(ExitError::new(
+            USAGE,
+            format!(
+                "{}: for MySQL sources only, but --source is a {} URL",
+                mysql_only.join(", "),
+                source.engine()
+            ),
+        )
+        .into());
+    }
     let slices = slices::collect(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         // Writing the stream blocks the writing worker while the consumer

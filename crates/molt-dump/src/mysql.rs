@@ -6,6 +6,8 @@
 //! stdout.
 
 use anyhow::Context;
+use molt_core::exit::{ExitError, USAGE};
+use molt_core::mysql::typemap::TypeMap;
 use molt_core::mysql::{self, DumpOptions};
 use molt_core::stream::{Slice, TableName};
 use molt_core::ConnUrl;
@@ -21,9 +23,7 @@ pub async fn dump(args: &crate::Args, source: &ConnUrl, slices: Vec<Slice>) -> a
     }
     let opts = mysql::opts(source)?;
     let db = mysql::database(&opts)?;
-    // Until molt-dump grows --zero-dates, --type-map, --keep-case and
-    // --target-schema, the documented defaults apply.
-    let options = DumpOptions::default();
+    let options = options(args)?;
     let default_schema = args.schema.clone().unwrap_or_else(|| db.clone());
     let slices = expand(&opts, &default_schema, slices).await?;
     let summary = mysql::dump::dump_all(
@@ -60,6 +60,29 @@ pub async fn dump(args: &crate::Args, source: &ConnUrl, slices: Vec<Slice>) -> a
         }
     }
     Ok(molt_core::exit::SUCCESS)
+}
+
+/// The dump's shape from the MySQL flags; unset flags keep the documented
+/// defaults of [`DumpOptions`].
+fn options(args: &crate::Args) -> anyhow::Result<DumpOptions> {
+    let defaults = DumpOptions::default();
+    let type_map = match &args.type_map {
+        Some(path) => TypeMap::load(path).context("--type-map")?,
+        None => defaults.type_map,
+    };
+    let target_schema = match args.target_schema.as_deref().map(str::trim) {
+        Some("") => {
+            return Err(ExitError::new(USAGE, "--target-schema: the schema name is empty").into())
+        }
+        Some(name) => name.to_string(),
+        None => defaults.target_schema,
+    };
+    Ok(DumpOptions {
+        zero_dates: args.zero_dates.unwrap_or(defaults.zero_dates),
+        keep_case: args.keep_case,
+        target_schema,
+        type_map,
+    })
 }
 
 /// Fills in the default database and expands globs (`shop.*`, `ord*`)

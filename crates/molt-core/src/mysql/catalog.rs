@@ -10,7 +10,8 @@
 //! operator keeps case (MySQL column names are case-insensitive, so the
 //! folded names still work on the source), and every table lands in the one
 //! target schema the operator chose. Foreign keys reference tables by their
-//! target names.
+//! target names. Index names are per table in MySQL but per schema in
+//! PostgreSQL, so a name several tables share gets its table's name in front.
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
@@ -128,6 +129,25 @@ pub async fn list_tables(conn: &mut Conn, db: &str) -> Result<Vec<TableInfo>, My
             engine: text(r, 3),
             comment: text(r, 4).filter(|c| !c.is_empty()),
         })
+        .collect())
+}
+
+/// Every `(db, table, column)` of `db`'s tables, for checking the type
+/// map's overrides against the source.
+pub async fn list_columns(
+    conn: &mut Conn,
+    db: &str,
+) -> Result<Vec<(String, String, String)>, MysqlError> {
+    let rows: Vec<(String, String)> = conn
+        .exec(
+            "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ?",
+            (db,),
+        )
+        .await
+        .ctx(|| format!("listing the columns of database {db}"))?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, c)| (db.to_string(), t, c))
         .collect())
 }
 
@@ -433,23 +453,40 @@ async fn read_indexes(
         )
         .await
         .ctx(|| format!("reading the indexes of {db}.{table}"))?;
+    // MySQL names indexes per table, PostgreSQL per schema: a name another
+    // table of the database also uses (Sakila's `idx_fk_film_id` on
+    // film_actor and inventory) is prefixed with this table's target name,
+    // the same way in every dump whichever tables it holds.
+    let shared: Vec<String> = conn
+        .exec(
+            "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME <> ? AND INDEX_NAME <> 'PRIMARY'",
+            (db, table),
+        )
+        .await
+        .ctx(|| format!("reading the index names of database {db}"))?;
     let mut indexes: Vec<Index> = Vec::new();
     for r in &rows {
-        let index_name = text(r, 0).unwrap_or_default();
+        let source_index = text(r, 0).unwrap_or_default();
+        let index_name = if shared.iter().any(|n| n.eq_ignore_ascii_case(&source_index)) {
+            format!("{}_{source_index}", options.fold(table))
+        } else {
+            source_index.clone()
+        };
         let unique = number(r, 1) == Some(0);
         let index_type = text(r, 4).unwrap_or_default().to_ascii_lowercase();
         let column = match text(r, 2) {
             Some(c) => options.fold(&c),
             None => {
                 warnings.push(format!(
-                    "index {index_name} on {db}.{table} is a functional index: not migrated"
+                    "index {source_index} on {db}.{table} is a functional index: not migrated"
                 ));
                 continue;
             }
         };
         if let Some(prefix) = number(r, 3) {
             warnings.push(format!(
-                "index {index_name} on {db}.{table} indexes a {prefix}-character prefix of {column}: the target index covers the whole column"
+                "index {source_index} on {db}.{table} indexes a {prefix}-character prefix of {column}: the target index covers the whole column"
             ));
         }
         match indexes.last_mut() {

@@ -136,6 +136,16 @@ mod tests {
                 .unwrap(),
             "😀"
         );
+        let utf16 = Charset::from_mysql("utf16").unwrap();
+        assert_eq!(utf16.decode(b"\x00a\xd8\x3d\xde\x00").unwrap(), "a😀");
+        assert!(utf16.decode(b"\xd8\x3d").is_none(), "a lone surrogate");
+        assert_eq!(
+            Charset::from_mysql("ucs2")
+                .unwrap()
+                .decode(b"\x00\xe9")
+                .unwrap(),
+            "é"
+        );
         assert!(Charset::from_mysql("swe7").is_none());
     }
 }

@@ -313,6 +313,43 @@ pub async fn dump_section<W: Write>(
     })
 }
 
+/// Refuses a dump in which two source tables (or two ENUM types) would get
+/// the same target name: on a case-sensitive server `Orders` and `orders`
+/// are two tables, and lower-casing would pour both into one.
+fn check_target_names(plans: &[Arc<TablePlan>]) -> Result<(), MysqlError> {
+    let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for p in plans {
+        let source = p.header.table.to_string();
+        let enums = p
+            .header
+            .columns
+            .iter()
+            .filter_map(|c| c.enum_type.as_ref().map(|e| (c, e)))
+            .map(|(c, e)| {
+                (
+                    format!("type {}.{}", e.schema, e.name),
+                    format!("the ENUM of {source}.{}", c.name),
+                )
+            });
+        let table = p
+            .header
+            .target
+            .as_ref()
+            .map(|t| (format!("table {t}"), source.clone()));
+        for (target, from) in table.into_iter().chain(enums) {
+            if let Some(other) = seen.insert(target.clone(), from.clone()) {
+                if other != from {
+                    return Err(MysqlError::Data(format!(
+                        "{other} and {from} would both become {target} on the target: \
+                         keep the source's case with --keep-case, or rename one on the source"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What a whole dump did.
 #[derive(Debug, Default)]
 pub struct DumpSummary {
@@ -398,8 +435,25 @@ pub async fn dump_all(
         };
         work.push((plan, slice));
     }
+    check_target_names(&plans)?;
+    let mut source_columns = Vec::new();
     for d in &databases {
         notices.extend(catalog::not_migrated(&mut conn, d).await?);
+        if !options.type_map.column.is_empty() {
+            source_columns.extend(catalog::list_columns(&mut conn, d).await?);
+        }
+    }
+    for o in options.type_map.unmatched(&source_columns) {
+        notices.push(Notice {
+            level: "warning".into(),
+            message: format!(
+                "type map entry table = {:?}, column = {:?} names no column of database {}: not applied (a typo?)",
+                o.table,
+                o.column,
+                databases.join(", ")
+            ),
+            object: Some(format!("{}.{}", o.table, o.column)),
+        });
     }
     let _ = conn.disconnect().await;
     let mut warnings: Vec<String> = plans.iter().flat_map(|p| p.warnings.clone()).collect();

@@ -100,26 +100,47 @@ impl TypeMap {
 
     /// The override for `db.table`.`column`, if any (the most specific wins).
     pub fn find(&self, db: &str, table: &str, column: &str) -> Option<&ColumnOverride> {
-        let qualified = format!("{db}.{table}");
-        let rank = |o: &ColumnOverride| -> Option<u8> {
-            if !o.column.eq_ignore_ascii_case(column) {
-                return None;
-            }
-            if o.table.eq_ignore_ascii_case(&qualified) {
-                Some(3)
-            } else if o.table.eq_ignore_ascii_case(table) {
-                Some(2)
-            } else if o.table == "*" {
-                Some(1)
-            } else {
-                None
-            }
-        };
         self.column
             .iter()
-            .filter_map(|o| rank(o).map(|r| (r, o)))
+            .filter_map(|o| o.rank(db, table, column).map(|r| (r, o)))
             .max_by_key(|(r, _)| *r)
             .map(|(_, o)| o)
+    }
+
+    /// The overrides that name no column of `columns` (`(db, table,
+    /// column)` triples of the source): typos, or tables since renamed.
+    pub fn unmatched<'a>(
+        &'a self,
+        columns: &[(String, String, String)],
+    ) -> Vec<&'a ColumnOverride> {
+        self.column
+            .iter()
+            .filter(|o| !columns.iter().any(|(d, t, c)| o.rank(d, t, c).is_some()))
+            .collect()
+    }
+}
+
+impl ColumnOverride {
+    /// How specifically this override names `db.table`.`column`: 3 for
+    /// `db.table`, 2 for `table`, 1 for `*`, `None` when it does not.
+    fn rank(&self, db: &str, table: &str, column: &str) -> Option<u8> {
+        if !self.column.eq_ignore_ascii_case(column) {
+            return None;
+        }
+        let qualified = self.table.len() == db.len() + 1 + table.len()
+            && self.table.is_char_boundary(db.len())
+            && self.table[..db.len()].eq_ignore_ascii_case(db)
+            && self.table[db.len()..].starts_with('.')
+            && self.table[db.len() + 1..].eq_ignore_ascii_case(table);
+        if qualified {
+            Some(3)
+        } else if self.table.eq_ignore_ascii_case(table) {
+            Some(2)
+        } else if self.table == "*" {
+            Some(1)
+        } else {
+            None
+        }
     }
 }
 
@@ -206,6 +227,19 @@ mod tests {
             Some("INT8")
         );
         assert!(map.find("shop", "orders", "other").is_none());
+        let cols = |list: &[(&str, &str, &str)]| -> Vec<(String, String, String)> {
+            list.iter()
+                .map(|(d, t, c)| (d.to_string(), t.to_string(), c.to_string()))
+                .collect()
+        };
+        assert!(map
+            .unmatched(&cols(&[("shop", "users", "flag")]))
+            .is_empty());
+        let typo = map.unmatched(&cols(&[("shop", "users", "flags")]));
+        assert_eq!(typo.len(), 2, "neither override names a column");
+        let other_db = map.unmatched(&cols(&[("crm", "users", "flag")]));
+        assert_eq!(other_db.len(), 1);
+        assert_eq!(other_db[0].table, "shop.Users");
         assert!(toml::from_str::<TypeMap>("[[column]]\ntable='t'\ncolumn='c'\ntypo=1").is_err());
     }
 }

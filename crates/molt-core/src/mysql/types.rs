@@ -196,6 +196,9 @@ pub fn map_column(col: &RawColumn) -> Result<Mapped, MapError> {
             }
         }
         "json" => mapped("JSONB", L::Json, Decoder::Json),
+        // MariaDB 10.7+ native types, sent as their text form.
+        "uuid" => mapped("UUID", L::Uuid, Decoder::Uuid),
+        "inet4" | "inet6" => mapped("INET", L::Text, Decoder::Text(Charset::Ascii)),
         "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
         | "multipolygon" | "geometrycollection" | "geomcollection" => {
             mapped("GEOMETRY", L::Geometry, Decoder::Geometry)
