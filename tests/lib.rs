@@ -829,97 +829,6 @@ pub fn ndjson(bytes: &[u8]) -> Vec<serde_json::Value> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn with_database_replaces_the_path() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            with_database("mysql://root@127.0.0.1:3306", "x"),
-            "mysql://root@127.0.0.1:3306/x"
-        );
-        assert_eq!(
-            with_database("postgres://u:p@h/db?sslmode=disable", "x"),
-            "postgres://u:p@h/x?sslmode=disable"
-        );
-        assert_eq!(
-            with_database("host=/tmp user=postgres", "x"),
-            "host=/tmp user=postgres dbname=x"
-        );
-    }
-
-    #[test]
-    fn unique_db_names_are_unique_and_valid() {
-        let a = unique_db_name("Some-Test");
-        let b = unique_db_name("Some-Test");
-        assert_ne!(a, b);
-        assert!(a.starts_with("some_test_"), "{a}");
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
-        let long = unique_db_name(&"x".repeat(200));
-        assert!(long.len() <= 63, "{long}");
-        assert!(unique_db_name("1abc").starts_with("t_1abc"));
-    }
-
-    #[test]
-    fn redact_hides_passwords() {
-        assert_eq!(
-            redact("mysql://root:secret@h:1/db"),
-            "mysql://root:***@h:1/db"
-        );
-        assert_eq!(redact("mysql://root@h:1/db"), "mysql://root@h:1/db");
-        assert_eq!(redact("--flag"), "--flag");
-    }
-
-    #[test]
-    fn mysql_url_parts() {
-        let p = MysqlUrl::parse("mysql://us%40er:p%3Ass@127.0.0.1:3307/shop?x=1");
-        assert_eq!(p.user, "us@er");
-        assert_eq!(p.password.as_deref(), Some("p:ss"));
-        assert_eq!(p.host, "127.0.0.1");
-        assert_eq!(p.port, 3307);
-        assert_eq!(p.database.as_deref(), Some("shop"));
-        let q = MysqlUrl::parse("mysql://root@localhost");
-        assert_eq!((q.port, q.database), (3306, None));
-    }
-
-    #[test]
-    fn ndjson_skips_blank_lines() {
-        let v = ndjson(b"{\"a\":1}\n\n[2]\n");
-        assert_eq!(v, vec![serde_json::json!({"a": 1}), serde_json::json!([2])]);
-    }
-
-    #[test]
-    fn run_pipe_connects_commands_and_reports_statuses() {
-        let out = run_pipe(
-            &[
-                ("/bin/cat", vec![]),
-                (
-                    "/bin/sh",
-                    vec!["-c".into(), "tr a-z A-Z; echo oops >&2".into()],
-                ),
-            ],
-            Some(b"hello\n"),
-            &[],
-        );
-        out.assert_success();
-        assert_eq!(out.stdout, b"HELLO\n");
-        assert_eq!(out.stderrs, vec![String::new(), "oops\n".to_owned()]);
-
-        let failed = run_pipe(
-            &[("/bin/sh", vec!["-c".into(), "exit 3".into()])],
-            None,
-            &[("X", "1")],
-        );
-        assert_eq!(failed.statuses, vec![3]);
-        assert!(!failed.success());
-    }
-}
-
 /// A PostgreSQL server of a test's own, started with scripts/lib/servers.sh
 /// (for tests that stop it, restart it, or need TLS or password
 /// authentication), and stopped when dropped.
@@ -1012,5 +921,96 @@ impl Drop for OwnPgServer {
             .env("MOLT_SERVERS_DIR", &self.servers_dir)
             .stderr(Stdio::null())
             .status();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_database_replaces_the_path() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("mysql://root@127.0.0.1:3306", "x"),
+            "mysql://root@127.0.0.1:3306/x"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/db?sslmode=disable", "x"),
+            "postgres://u:p@h/x?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("host=/tmp user=postgres", "x"),
+            "host=/tmp user=postgres dbname=x"
+        );
+    }
+
+    #[test]
+    fn unique_db_names_are_unique_and_valid() {
+        let a = unique_db_name("Some-Test");
+        let b = unique_db_name("Some-Test");
+        assert_ne!(a, b);
+        assert!(a.starts_with("some_test_"), "{a}");
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        let long = unique_db_name(&"x".repeat(200));
+        assert!(long.len() <= 63, "{long}");
+        assert!(unique_db_name("1abc").starts_with("t_1abc"));
+    }
+
+    #[test]
+    fn redact_hides_passwords() {
+        assert_eq!(
+            redact("mysql://root:secret@h:1/db"),
+            "mysql://root:***@h:1/db"
+        );
+        assert_eq!(redact("mysql://root@h:1/db"), "mysql://root@h:1/db");
+        assert_eq!(redact("--flag"), "--flag");
+    }
+
+    #[test]
+    fn mysql_url_parts() {
+        let p = MysqlUrl::parse("mysql://us%40er:p%3Ass@127.0.0.1:3307/shop?x=1");
+        assert_eq!(p.user, "us@er");
+        assert_eq!(p.password.as_deref(), Some("p:ss"));
+        assert_eq!(p.host, "127.0.0.1");
+        assert_eq!(p.port, 3307);
+        assert_eq!(p.database.as_deref(), Some("shop"));
+        let q = MysqlUrl::parse("mysql://root@localhost");
+        assert_eq!((q.port, q.database), (3306, None));
+    }
+
+    #[test]
+    fn ndjson_skips_blank_lines() {
+        let v = ndjson(b"{\"a\":1}\n\n[2]\n");
+        assert_eq!(v, vec![serde_json::json!({"a": 1}), serde_json::json!([2])]);
+    }
+
+    #[test]
+    fn run_pipe_connects_commands_and_reports_statuses() {
+        let out = run_pipe(
+            &[
+                ("/bin/cat", vec![]),
+                (
+                    "/bin/sh",
+                    vec!["-c".into(), "tr a-z A-Z; echo oops >&2".into()],
+                ),
+            ],
+            Some(b"hello\n"),
+            &[],
+        );
+        out.assert_success();
+        assert_eq!(out.stdout, b"HELLO\n");
+        assert_eq!(out.stderrs, vec![String::new(), "oops\n".to_owned()]);
+
+        let failed = run_pipe(
+            &[("/bin/sh", vec!["-c".into(), "exit 3".into()])],
+            None,
+            &[("X", "1")],
+        );
+        assert_eq!(failed.statuses, vec![3]);
+        assert!(!failed.success());
     }
 }

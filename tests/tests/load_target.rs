@@ -1051,3 +1051,187 @@ async fn finalize_creates_deferred_objects_idempotently() {
     assert_eq!(bad.statuses, vec![1]);
     assert!(bad.stderrs[0].contains("orphan_fk"), "{}", bad.stderrs[0]);
 }
+
+// ---------------------------------------------------------------------
+// Loading a later phase into tables whose foreign keys already exist.
+// ---------------------------------------------------------------------
+
+/// The target after phase A was loaded and finalized: customers and orders
+/// with a validated foreign key, phase A's rows in both.
+async fn finalized_shop(prefix: &str) -> (String, tokio_postgres::Client) {
+    let (url, client) = target_db(prefix).await;
+    client
+        .batch_execute(
+            "CREATE TABLE public.customers (id INT8 PRIMARY KEY, region TEXT NOT NULL, name TEXT);
+             CREATE TABLE public.orders (id INT8 PRIMARY KEY, customer_id INT8 NOT NULL, region TEXT NOT NULL, note TEXT);
+             ALTER TABLE public.orders ADD CONSTRAINT orders_customer_fk
+                 FOREIGN KEY (customer_id) REFERENCES public.customers (id);
+             INSERT INTO public.customers SELECT g, 'A', 'a' || g FROM generate_series(1, 10) g;
+             INSERT INTO public.orders SELECT g, (g % 10) + 1, 'A', 'a' FROM generate_series(1, 30) g;",
+        )
+        .await
+        .unwrap();
+    let validated = count(
+        &client,
+        "SELECT count(*) FROM pg_constraint WHERE conname = 'orders_customer_fk' AND convalidated",
+    )
+    .await;
+    assert_eq!(validated, 1);
+    (url, client)
+}
+
+fn shop_header(name: &str, columns: Vec<Column>) -> TableHeader {
+    let mut h = header(
+        "public",
+        name,
+        columns,
+        Some("region = 'B'"),
+        Shard::whole(),
+    );
+    h.slice.phase = "B".into();
+    h
+}
+
+fn customers_b() -> (TableHeader, Vec<Vec<V>>) {
+    let h = shop_header(
+        "customers",
+        vec![
+            pk(col("id", "INT8", LogicalType::Int), 1),
+            col("region", "TEXT", LogicalType::Text),
+            col("name", "TEXT", LogicalType::Text),
+        ],
+    );
+    let rows = (11..=20)
+        .map(|i| vec![s(i.to_string()), s("B"), s(format!("b{i}"))])
+        .collect();
+    (h, rows)
+}
+
+/// Phase B's orders, all referencing phase B's customers.
+fn orders_b(note: &str) -> (TableHeader, Vec<Vec<V>>) {
+    let h = shop_header(
+        "orders",
+        vec![
+            pk(col("id", "INT8", LogicalType::Int), 1),
+            col("customer_id", "INT8", LogicalType::Int),
+            col("region", "TEXT", LogicalType::Text),
+            col("note", "TEXT", LogicalType::Text),
+        ],
+    );
+    let rows = (100..400)
+        .map(|i| {
+            vec![
+                s(i.to_string()),
+                s((11 + i % 10).to_string()),
+                s("B"),
+                s(note),
+            ]
+        })
+        .collect();
+    (h, rows)
+}
+
+async fn shop_contents(client: &tokio_postgres::Client) -> Vec<Option<String>> {
+    texts(
+        client,
+        "SELECT (SELECT count(*) FROM public.customers)::text || ' customers, '
+             || (SELECT count(*) FROM public.orders)::text || ' orders, '
+             || (SELECT string_agg(DISTINCT note, ',') FROM public.orders WHERE region = 'B')",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn children_before_parents_load_into_tables_with_foreign_keys() {
+    let (url, client) = finalized_shop("load_fk_order").await;
+    let (customers, customer_rows) = customers_b();
+    let (orders, order_rows) = orders_b("first");
+    // The child's section comes first, as a parallel molt-dump may write it.
+    let child_first = stream_of(&[
+        (&orders, &order_rows, Damage::None),
+        (&customers, &customer_rows, Damage::None),
+    ]);
+    let args = ["--jobs", "4", "--batch-rows", "40"];
+    let out = load(&url, &child_first, &args);
+    out.assert_success();
+    let statuses: Vec<String> = results(&out)
+        .iter()
+        .map(|r| format!("{} {} {}", r["table"]["name"], r["rows"], r["status"]))
+        .collect();
+    assert_eq!(statuses.len(), 2, "{statuses:?}");
+    assert!(statuses.contains(&"\"orders\" 300 \"ok\"".to_string()), "{statuses:?}");
+    assert!(statuses.contains(&"\"customers\" 10 \"ok\"".to_string()), "{statuses:?}");
+    assert_eq!(
+        shop_contents(&client).await,
+        vec![Some("20 customers, 330 orders, first".into())]
+    );
+
+    // Replacing the slice again: the old orders must go before the old
+    // customers can, and the new customers before the new orders.
+    let out = load(&url, &child_first, &[&args[..], &["--force-reload"]].concat());
+    out.assert_success();
+    assert_eq!(results(&out).len(), 2);
+    assert_eq!(
+        shop_contents(&client).await,
+        vec![Some("20 customers, 330 orders, first".into())]
+    );
+
+    // Parents first, with changed rows (replaced through the skip check),
+    // one worker: the customers' delete waits for the orders' delete.
+    let (orders2, order_rows2) = orders_b("second");
+    let parent_first = stream_of(&[
+        (&customers, &customer_rows, Damage::None),
+        (&orders2, &order_rows2, Damage::None),
+    ]);
+    for jobs in ["1", "4"] {
+        let out = load(&url, &parent_first, &["--jobs", jobs, "--force-reload"]);
+        out.assert_success();
+        assert_eq!(results(&out).len(), 2);
+        assert_eq!(
+            shop_contents(&client).await,
+            vec![Some("20 customers, 330 orders, second".into())]
+        );
+    }
+    // Unchanged: both skipped.
+    let out = load(&url, &parent_first, &args);
+    out.assert_success();
+    assert!(
+        results(&out).iter().all(|r| r["status"] == "skipped"),
+        "{:?}",
+        results(&out)
+    );
+    // Phase A's rows were never touched.
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM public.orders WHERE region = 'A' AND note = 'a'").await,
+        30
+    );
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM pg_constraint WHERE conname = 'orders_customer_fk' AND convalidated").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn orphaned_children_still_fail_with_the_foreign_key_named() {
+    let (url, client) = finalized_shop("load_fk_orphan").await;
+    // Orders of phase B without their customers anywhere: held back to the
+    // end of the stream, then refused by the target's foreign key.
+    let (orders, order_rows) = orders_b("x");
+    let out = load(
+        &url,
+        &stream_of(&[(&orders, &order_rows, Damage::None)]),
+        &["--jobs", "2"],
+    );
+    assert!(!out.success(), "{}", out.report());
+    let err = out.stderrs[0].clone();
+    assert!(err.contains("orders_customer_fk"), "{err}");
+    assert!(err.contains("table public.orders"), "{err}");
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM public.orders WHERE region = 'B'").await,
+        0
+    );
+    assert_eq!(
+        texts(&client, "SELECT status FROM _molt.sections").await,
+        vec![Some("failed".into())]
+    );
+}

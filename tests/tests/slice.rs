@@ -282,7 +282,7 @@ fn check_shards(
         };
         out.lines()
             .filter_map(|l| l.trim().parse().ok())
-            .last()
+            .next_back()
             .unwrap_or_else(|| panic!("no count in {out:?}"))
     };
     let total = query(format!(
