@@ -450,3 +450,91 @@ async fn estimate_projects_the_window_from_load_results() {
     assert_eq!(phase["rows_per_second"], 500.0);
     assert_eq!(phase["projected_seconds"], 4.3);
 }
+
+/// `via` slices from a MySQL source must also replace correctly on the
+/// target, where names are lower-cased into another schema and quoted the
+/// PostgreSQL way: load A, then B, then A again.
+#[tokio::test]
+async fn via_slices_from_mysql_load_and_reload_on_the_target() {
+    let url = fresh_mysql_database(&mysql_source_url(), "slice_via").await;
+    mysql_exec(&url, format!("{MYSQL_NUMS}{MYSQL_DATASET}"));
+    let target = fresh_pg_database(&pg_target_url(), "slice_via").await;
+    let plan_file = write_plan(&plan(None, "region = 'B'", true));
+    let run_phase = |phase: &str| {
+        let out = run_pipe(
+            &[
+                (
+                    "molt-slice",
+                    vec![
+                        "plan".into(),
+                        "--phase".into(),
+                        phase.into(),
+                        "--plan".into(),
+                        plan_file.path().display().to_string(),
+                        "--source".into(),
+                        url.clone(),
+                        "--shard-rows".into(),
+                        "700".into(),
+                    ],
+                ),
+                (
+                    "molt-dump",
+                    vec!["--quiet".into(), "--source".into(), url.clone()],
+                ),
+                (
+                    "molt-load",
+                    vec![
+                        "--quiet".into(),
+                        "--target".into(),
+                        target.clone(),
+                        "--force-reload".into(),
+                    ],
+                ),
+            ],
+            None,
+            &[],
+        );
+        out.assert_success();
+        out
+    };
+    let slices = run_pipe(
+        &[(
+            "molt-slice",
+            vec![
+                "plan".into(),
+                "--phase".into(),
+                "A".into(),
+                "--plan".into(),
+                plan_file.path().display().to_string(),
+                "--source".into(),
+                url.clone(),
+            ],
+        )],
+        None,
+        &[],
+    );
+    let items = slices
+        .records()
+        .into_iter()
+        .find(|r| r["type"] == "slice" && r["table"]["name"] == "order_items")
+        .unwrap();
+    assert_eq!(
+        items["target_filter"],
+        "\"order_id\" IN (SELECT \"id\" FROM \"public\".\"orders\" WHERE (region = 'A'))",
+        "{items}"
+    );
+    run_phase("A");
+    run_phase("B");
+    run_phase("A");
+    let count = |table: &str| -> u64 {
+        let out = psql_exec(&target, format!("\\pset tuples_only on\n\\pset format unaligned\nSELECT count(*) FROM public.{table};"));
+        out.lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .next_back()
+            .unwrap()
+    };
+    assert_eq!(count("order_items"), 3000);
+    assert_eq!(count("orders"), 1000);
+    assert_eq!(count("customers"), 200);
+    assert_eq!(count("products"), 50);
+}

@@ -62,6 +62,13 @@ pub enum Command {
         /// Find shard boundaries from a sample of this percentage of each table.
         #[arg(long, value_name = "PERCENT")]
         sample_percent: Option<f64>,
+        /// MySQL sources: the target schema the tables land in (as molt-dump
+        /// --target-schema), for `via` filters run on the target.
+        #[arg(long, value_name = "NAME", default_value = "public")]
+        target_schema: String,
+        /// MySQL sources: names keep their case on the target (as molt-dump --keep-case).
+        #[arg(long)]
+        keep_case: bool,
     },
     /// Prove on the live source that the plan is disjoint and exhaustive.
     Audit {
@@ -117,8 +124,17 @@ async fn run_async(args: Args) -> anyhow::Result<i32> {
             phase,
             shard_rows,
             sample_percent,
+            target_schema,
+            keep_case,
         } => {
             let (mut source, plan) = connect(&common).await?;
+            let naming = match source.engine() {
+                molt_core::Engine::Mysql => plan::TargetNaming {
+                    schema: Some(target_schema),
+                    keep_case,
+                },
+                _ => plan::TargetNaming::identity(),
+            };
             let method = sample_percent.map_or(shard::Method::Exact, shard::Method::Sample);
             let stdout = std::io::stdout();
             let mut out = StreamWriter::new(stdout.lock());
@@ -147,7 +163,7 @@ async fn run_async(args: Args) -> anyhow::Result<i32> {
                             phase: phase.name.clone(),
                             table: entry.table.clone(),
                             filter: predicate.clone(),
-                            target_filter: phase.target_predicate(&entry.table),
+                            target_filter: phase.target_predicate(&entry.table, &naming)?,
                             shard,
                         }))?;
                     }

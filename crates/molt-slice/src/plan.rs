@@ -140,11 +140,107 @@ impl Phase {
         })
     }
 
-    /// The target-dialect predicate, when the plan gives one that differs.
-    pub fn target_predicate(&self, table: &TableName) -> Option<String> {
-        match &self.entry(table)?.rule {
-            Rule::Filter { target, .. } => target.clone(),
-            _ => None,
+    /// The target-dialect predicate, when it differs from the source's: an
+    /// explicit `target_filter`, or a `via` subquery, which names tables and
+    /// columns and so must use the target's quoting and names.
+    pub fn target_predicate(
+        &self,
+        table: &TableName,
+        naming: &TargetNaming,
+    ) -> anyhow::Result<Option<String>> {
+        let entry = self
+            .entry(table)
+            .with_context(|| format!("phase {} has no table {table}", self.name))?;
+        match &entry.rule {
+            Rule::Filter { target, .. } => Ok(target.clone()),
+            Rule::Whole => Ok(None),
+            Rule::Via { .. } if naming.is_identity() => Ok(None),
+            Rule::Via { .. } => self.target_side(table, naming, 0),
+        }
+    }
+
+    /// The predicate as it must read on the target, recursively.
+    fn target_side(
+        &self,
+        table: &TableName,
+        naming: &TargetNaming,
+        depth: usize,
+    ) -> anyhow::Result<Option<String>> {
+        if depth > 32 {
+            bail!(
+                "phase {}: `via` chain through {table} is circular",
+                self.name
+            );
+        }
+        let entry = self
+            .entry(table)
+            .with_context(|| format!("phase {} has no table {table}", self.name))?;
+        Ok(match &entry.rule {
+            Rule::Whole => None,
+            Rule::Filter { source, target } => {
+                Some(target.clone().unwrap_or_else(|| source.clone()))
+            }
+            Rule::Via { parent, fk } => {
+                let parent_predicate = self.target_side(parent, naming, depth + 1)?;
+                let quoted = |cols: &[String]| -> Vec<String> {
+                    cols.iter()
+                        .map(|c| molt_core::ident::quote_pg(&naming.column(c)))
+                        .collect()
+                };
+                let child_cols = quoted(&fk.columns);
+                let child = if child_cols.len() == 1 {
+                    child_cols[0].clone()
+                } else {
+                    format!("({})", child_cols.join(", "))
+                };
+                let mut sub = format!(
+                    "SELECT {} FROM {}",
+                    quoted(&fk.referenced_columns).join(", "),
+                    molt_core::ident::quote_pg_table(&naming.table(parent))
+                );
+                if let Some(p) = parent_predicate {
+                    sub.push_str(&format!(" WHERE ({p})"));
+                }
+                Some(format!("{child} IN ({sub})"))
+            }
+        })
+    }
+}
+
+/// How source names become target names: unchanged for PostgreSQL sources;
+/// for MySQL, lower-cased (unless `--keep-case`) in the schema chosen with
+/// `--target-schema`, the same rule molt-dump applies.
+#[derive(Clone, Debug)]
+pub struct TargetNaming {
+    /// `None`: tables keep their source schema.
+    pub schema: Option<String>,
+    pub keep_case: bool,
+}
+
+impl TargetNaming {
+    pub fn identity() -> TargetNaming {
+        TargetNaming {
+            schema: None,
+            keep_case: true,
+        }
+    }
+
+    pub fn is_identity(&self) -> bool {
+        self.schema.is_none() && self.keep_case
+    }
+
+    pub fn table(&self, table: &TableName) -> TableName {
+        TableName::new(
+            self.schema.clone().unwrap_or_else(|| table.schema.clone()),
+            self.column(&table.name),
+        )
+    }
+
+    pub fn column(&self, name: &str) -> String {
+        if self.keep_case {
+            name.to_string()
+        } else {
+            name.to_lowercase()
         }
     }
 }
