@@ -156,7 +156,8 @@ pub async fn list_columns(
 pub async fn not_migrated(conn: &mut Conn, db: &str) -> Result<Vec<Notice>, MysqlError> {
     let queries = [
         ("view", "SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? ORDER BY 1"),
-        ("trigger", "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY 1"),
+        // molt-cutover's own freeze triggers (molt_frz_*) are molt's, not the application's.
+        ("trigger", "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'molt\\_frz\\_%' ORDER BY 1"),
         ("routine", "SELECT CONCAT(LOWER(ROUTINE_TYPE), ' ', ROUTINE_NAME) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? ORDER BY 1"),
         ("event", "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY 1"),
     ];
