@@ -14,16 +14,20 @@
 //! - one module per engine (`postgres`, `mysql`, `oracle`) with its
 //!   introspection, type mapping and SQL.
 
+pub mod connect;
 pub mod digest;
 pub mod exit;
 pub mod ident;
+pub mod ledger;
 pub mod mysql;
-#[cfg(feature = "oracle")]
+// Pure parts (type mapping, SQL) always; connection and value reading
+// with the cargo feature `oracle`.
 pub mod oracle;
 pub mod postgres;
 pub mod stream;
 pub mod target;
 pub mod url;
 pub mod value;
+pub mod verify;
 
 pub use url::{ConnUrl, Engine};

@@ -2,10 +2,24 @@
 //!
 //! The binary is a one-line `main` over [`run`]; the command-line
 //! definition is [`command`], shared with the man page and completions.
+//!
+//! The comparison itself lives in `molt_core::verify`, next to the readers
+//! it reuses; this crate decides what to compare (slices from stdin or the
+//! command line, [`units`]), connects ([`sides`]), runs each table
+//! ([`table`]) and writes the report records ([`output`]).
+
+mod output;
+mod sides;
+mod table;
+mod units;
 
 use std::ffi::OsString;
+use std::time::Instant;
 
+use anyhow::Context;
 use clap::Parser;
+use molt_core::exit;
+use molt_core::ConnUrl;
 
 /// Command-line options of molt-verify.
 #[derive(Debug, Parser)]
@@ -13,17 +27,165 @@ use clap::Parser;
     name = "molt-verify",
     version,
     about = "Compare a slice on the source with the target, row by row",
-    after_help = "Example:\n  molt-verify --source $SRC --target $TGT --table public.orders --filter \"region = 'A'\"\n\nExit codes: 0 success, 1 failure, 2 usage error (see docs/exit-codes.md)."
+    after_help = "Reads slice records (molt-slice output) on stdin, or compares the --table given on the \
+command line. Writes NDJSON report records on stdout: one per differing row, one table_summary per \
+table, one final summary.\n\nExample:\n  molt-verify --source $SRC --target $TGT --table public.orders --filter \"region = 'A'\"\n\n\
+Exit codes: 0 no differences, 1 failure (including a lost connection), 2 usage error, 3 differences found \
+(see docs/exit-codes.md and docs/verify.md)."
 )]
-pub struct Args {}
+pub struct Args {
+    /// Source URL (postgres://, mysql://), or env:VAR / file:PATH.
+    #[arg(long, env = "MOLT_SOURCE", hide_env_values = true)]
+    pub source: String,
+    /// Target URL (postgresql:// or cockroachdb://), or env:VAR / file:PATH.
+    #[arg(long, env = "MOLT_TARGET", hide_env_values = true)]
+    pub target: String,
+    /// A table to compare (`schema.table`, or `table` in the default
+    /// schema / the URL's database); repeatable. Without it, slice records
+    /// are read from stdin.
+    #[arg(long = "table", value_name = "TABLE")]
+    pub tables: Vec<String>,
+    /// Row filter on the source (SQL in the source's dialect).
+    #[arg(long, requires = "tables")]
+    pub filter: Option<String>,
+    /// Row filter on the target, when it differs from --filter (a table
+    /// shared by phases: rows of other phases are then neither missing nor
+    /// extraneous).
+    #[arg(long, requires = "tables")]
+    pub target_filter: Option<String>,
+    /// Phase name, for the report.
+    #[arg(long, requires = "tables")]
+    pub phase: Option<String>,
+    /// Schema the tables are in on the target (default: the source schema
+    /// for PostgreSQL, `public` for MySQL).
+    #[arg(long)]
+    pub target_schema: Option<String>,
+    /// MySQL source: keep table and column names as they are instead of
+    /// lower-casing them (must match how molt-dump was run).
+    #[arg(long)]
+    pub keep_case: bool,
+    /// Rows per chunk hashed inside the databases (PostgreSQL-protocol
+    /// source and target).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunk_rows: u64,
+    /// Compare every row in the client instead of hashing chunks inside the
+    /// databases first (slower; for a second opinion).
+    #[arg(long)]
+    pub no_hash: bool,
+    /// Row-level report records per table at most (counts stay exact).
+    #[arg(long, default_value_t = 1000)]
+    pub max_report_rows: u64,
+    /// Floats within this relative difference compare equal (default:
+    /// exact; a last-bit difference is a difference).
+    #[arg(long, value_name = "REL")]
+    pub float_tolerance: Option<f64>,
+    /// The source still takes writes: re-check differing chunks after a
+    /// backoff before reporting them.
+    #[arg(long)]
+    pub live: bool,
+    /// Re-checks of a differing chunk in --live mode.
+    #[arg(long, default_value_t = 3)]
+    pub live_retries: u32,
+    /// Wait before each re-check, in milliseconds (doubling each time).
+    #[arg(long, default_value_t = 1000)]
+    pub live_backoff_ms: u64,
+}
 
 /// The clap command, for man pages and completions.
 pub fn command() -> clap::Command {
     <Args as clap::CommandFactory>::command()
 }
 
+/// Options the table comparison needs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub chunk_rows: u64,
+    pub no_hash: bool,
+    pub max_report_rows: u64,
+    pub float_tolerance: Option<f64>,
+    pub live_retries: u32,
+    pub live_backoff_ms: u64,
+    pub target_schema: Option<String>,
+    pub keep_case: bool,
+}
+
 /// Runs molt-verify with the given arguments (program name first).
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
-    let _args = Args::parse_from(args);
-    anyhow::bail!("not implemented yet")
+    let args = match Args::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            };
+            let _ = e.print();
+            return Ok(code);
+        }
+    };
+    if let Some(t) = args.float_tolerance {
+        if !(t.is_finite() && t >= 0.0) {
+            return Err(exit::ExitError::new(
+                exit::USAGE,
+                "--float-tolerance must be a non-negative number",
+            )
+            .into());
+        }
+    }
+    let source = ConnUrl::resolve(&args.source).context("--source")?;
+    let target = ConnUrl::resolve(&args.target).context("--target")?;
+    let options = Options {
+        chunk_rows: args.chunk_rows,
+        no_hash: args.no_hash,
+        max_report_rows: args.max_report_rows,
+        float_tolerance: args.float_tolerance,
+        live_retries: if args.live { args.live_retries } else { 0 },
+        live_backoff_ms: args.live_backoff_ms,
+        target_schema: args.target_schema.clone(),
+        keep_case: args.keep_case,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(verify(&args, source, target, options))
+}
+
+async fn verify(
+    args: &Args,
+    source: ConnUrl,
+    target: ConnUrl,
+    options: Options,
+) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    let mut out = output::Output::new();
+    let mut sides = sides::Sides::connect(&source, &target).await?;
+    let units = if args.tables.is_empty() {
+        units::from_stdin(sides.default_schema())?
+    } else {
+        units::from_args(args, sides.default_schema())
+    };
+    if units.is_empty() {
+        return Err(exit::ExitError::new(
+            exit::USAGE,
+            "nothing to verify: no --table given and no slice records on stdin",
+        )
+        .into());
+    }
+    let mut tables = 0u64;
+    let mut differences = 0u64;
+    for unit in &units {
+        let summary = table::verify_table(&mut sides, unit, &options, &mut out)
+            .await
+            .with_context(|| format!("verifying {}", unit.table))?;
+        tables += 1;
+        differences += summary.differences();
+    }
+    out.summary(tables, differences, started.elapsed().as_secs_f64())?;
+    Ok(if differences == 0 {
+        exit::SUCCESS
+    } else {
+        exit::DIFFERENCES
+    })
 }

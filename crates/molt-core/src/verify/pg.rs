@@ -1,0 +1,695 @@
+//! The PostgreSQL-protocol side of a comparison: the PostgreSQL source and
+//! the target (CockroachDB, or PostgreSQL standing in for it).
+//!
+//! Rows are read with the dump's own decoder
+//! ([`crate::postgres::copy_text::RowDecoder`]): whole-table reads through
+//! `COPY (SELECT ...) TO STDOUT` exactly as molt-dump reads, key-range
+//! reads (whose bounds must be bound as parameters, which COPY cannot take)
+//! through an ordinary query whose text values are re-escaped into COPY
+//! lines for the same decoder. Either way each value becomes the stream
+//! text molt-dump would have written.
+//!
+//! When both sides speak this protocol, a chunk of rows is first compared
+//! by a (count, hash) computed inside each database (`HashAlgo`), from
+//! per-column SQL that prints equal values alike on both sides. Equal
+//! printed rows must imply equal canonical values, so that a matching hash
+//! never hides a difference; the converse need not hold: a chunk that only
+//! differs in spelling is simply fetched and compared in the client.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::compare::Row;
+use super::merge::{RowRx, RowTx, CHANNEL_BATCHES};
+use super::VerifyError;
+use crate::digest::DigestColumn;
+use crate::ident::{quote_pg, quote_pg_table};
+use crate::postgres::catalog::value_kind;
+use crate::postgres::copy_text::{ColumnDecoder, RowDecoder};
+use crate::stream::{StreamWriter, TableName};
+use crate::target::{describe, Flavour};
+use crate::url::ConnUrl;
+use crate::value::LogicalType;
+
+/// Most chunks of a table whose key has a text column (see
+/// [`TableRead::boundaries`]).
+pub const MAX_TEXT_KEY_CHUNKS: usize = 16;
+
+/// Rows per batch sent to the comparison.
+const BATCH_ROWS: usize = 2000;
+
+/// A connection of either side, shared by the tasks that read from it.
+pub type PgConn = Arc<Conn>;
+
+/// One PostgreSQL-protocol connection.
+pub struct Conn {
+    pub client: tokio_postgres::Client,
+    pub flavour: Flavour,
+    /// `server_version_num` (0 when unknown).
+    pub version_num: i32,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Connects `what` ("source" or "target") and sets the session so that
+/// both sides print values alike: the target's settings (UTC, ISO dates,
+/// ISO 8601 intervals) and the source dump's (shortest exact floats, hex
+/// bytea). Settings a CockroachDB version does not know are skipped: they
+/// only change how values print, and a chunk that prints differently is
+/// compared row by row anyway.
+pub async fn connect(url: &ConnUrl, what: &str) -> Result<PgConn, VerifyError> {
+    if url.engine() != crate::url::Engine::Postgres {
+        return Err(VerifyError::new(format!(
+            "{what} {url} is not a PostgreSQL or CockroachDB URL"
+        )));
+    }
+    let (client, task) = crate::connect::postgres_with_task(url, &format!("molt-verify {what}"))
+        .await
+        .map_err(|e| VerifyError::new(format!("{what}: {e}")))?;
+    let version: String = client
+        .query_one("SELECT version()", &[])
+        .await
+        .map_err(|e| {
+            VerifyError::new(format!(
+                "{what}: reading the server version: {}",
+                describe(&e)
+            ))
+        })?
+        .get(0);
+    let flavour = Flavour::detect(&version);
+    let settings = [
+        "SET TimeZone = 'UTC'",
+        "SET DateStyle = 'ISO, YMD'",
+        "SET IntervalStyle = 'iso_8601'",
+        "SET extra_float_digits = 1",
+        "SET bytea_output = 'hex'",
+    ];
+    for setting in settings {
+        if let Err(e) = client.batch_execute(setting).await {
+            if !flavour.is_cockroach() || setting.contains("TimeZone") {
+                return Err(VerifyError::new(format!(
+                    "{what}: {setting}: {}",
+                    describe(&e)
+                )));
+            }
+        }
+    }
+    let version_num = match client
+        .query_one("SELECT current_setting('server_version_num')", &[])
+        .await
+    {
+        Ok(row) => row.get::<_, String>(0).parse().unwrap_or(0),
+        Err(_) => 0,
+    };
+    Ok(Arc::new(Conn {
+        client,
+        flavour,
+        version_num,
+        task,
+    }))
+}
+
+/// A column as the catalog describes it.
+#[derive(Clone, Debug)]
+pub struct CatalogColumn {
+    pub name: String,
+    /// `format_type(...)`: `numeric(12,2)`, `character(3)`, `text[]`.
+    pub sql_type: String,
+    /// `pg_type.typname` of the column (of the element, for arrays).
+    pub typname: String,
+    pub is_enum: bool,
+    pub is_array: bool,
+    pub nullable: bool,
+}
+
+/// A table as the catalog describes it.
+#[derive(Clone, Debug)]
+pub struct CatalogTable {
+    pub columns: Vec<CatalogColumn>,
+    /// Primary-key column names, in key order.
+    pub primary_key: Vec<String>,
+}
+
+impl CatalogTable {
+    pub fn column(&self, name: &str) -> Option<&CatalogColumn> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// Reads a table's columns and primary key; `None` when it does not exist.
+pub async fn describe_table(
+    conn: &Conn,
+    table: &TableName,
+    what: &str,
+) -> Result<Option<CatalogTable>, VerifyError> {
+    let rows = conn
+        .client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod)::text, \
+                    coalesce(et.typname, t.typname)::text, coalesce(et.typtype, t.typtype)::text, \
+                    (et.oid IS NOT NULL), NOT a.attnotnull \
+             FROM pg_catalog.pg_attribute a \
+             JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+             LEFT JOIN pg_catalog.pg_type et ON et.oid = t.typelem AND t.typcategory = 'A' \
+             WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY a.attnum",
+            &[&table.schema, &table.name],
+        )
+        .await
+        .map_err(|e| {
+            VerifyError::new(format!(
+                "{what}: reading the columns of {table}: {}",
+                describe(&e)
+            ))
+        })?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let columns = rows
+        .iter()
+        .map(|r| CatalogColumn {
+            name: r.get(0),
+            sql_type: r.get(1),
+            typname: r.get(2),
+            is_enum: r.get::<_, String>(3) == "e",
+            is_array: r.get(4),
+            nullable: r.get(5),
+        })
+        .collect();
+    let pk = conn
+        .client
+        .query(
+            "SELECT kcu.column_name::text FROM information_schema.table_constraints tc \
+             JOIN information_schema.key_column_usage kcu \
+               ON kcu.constraint_schema = tc.constraint_schema AND kcu.constraint_name = tc.constraint_name \
+              AND kcu.table_schema = tc.table_schema AND kcu.table_name = tc.table_name \
+             WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_schema = $1 AND tc.table_name = $2 \
+             ORDER BY kcu.ordinal_position",
+            &[&table.schema, &table.name],
+        )
+        .await
+        .map_err(|e| VerifyError::new(format!("{what}: reading the primary key of {table}: {}", describe(&e))))?;
+    let mut primary_key: Vec<String> = pk.iter().map(|r| r.get(0)).collect();
+    if conn.flavour.is_cockroach() && primary_key == ["rowid"] {
+        // CockroachDB's hidden key of a table created without one.
+        primary_key.clear();
+    }
+    Ok(Some(CatalogTable {
+        columns,
+        primary_key,
+    }))
+}
+
+/// How one column is read on one side.
+#[derive(Clone, Debug)]
+pub struct ReadColumn {
+    /// The SQL read: the quoted column, with the source's read cast if any.
+    pub expr: String,
+    /// The type values are converted as.
+    pub logical: LogicalType,
+    pub is_array: bool,
+    /// `format_type` of the column on this side (for key bounds).
+    pub sql_type: String,
+    /// The dump's decoder for the column's COPY text.
+    pub decoder: ColumnDecoder,
+}
+
+impl ReadColumn {
+    /// A plain column of this side's catalog, read as `logical` with the
+    /// decoding the dump uses for that type.
+    pub fn new(
+        name: &str,
+        logical: LogicalType,
+        padded: bool,
+        is_array: bool,
+        sql_type: &str,
+    ) -> ReadColumn {
+        ReadColumn {
+            expr: quote_pg(name),
+            logical,
+            is_array,
+            sql_type: sql_type.to_string(),
+            decoder: ColumnDecoder {
+                name: name.to_string(),
+                kind: value_kind(logical),
+                array: is_array,
+                digest: DigestColumn {
+                    logical,
+                    padded,
+                    is_array,
+                },
+            },
+        }
+    }
+
+    fn sorts_as_text(&self) -> bool {
+        matches!(self.logical, LogicalType::Text | LogicalType::Enum) && !self.is_array
+    }
+
+    /// The key expression rows are ordered by: text in byte order (the
+    /// client's order), everything else in its natural order.
+    fn sort_expr(&self) -> String {
+        if self.sorts_as_text() {
+            format!("({})::text COLLATE \"C\"", self.expr)
+        } else {
+            format!("({})", self.expr)
+        }
+    }
+
+    /// A bound parameter comparable with [`Self::sort_expr`].
+    fn param_expr(&self, n: usize) -> String {
+        if self.sorts_as_text() {
+            format!("${n}::text COLLATE \"C\"")
+        } else {
+            format!("${n}::text::{}", self.sql_type)
+        }
+    }
+
+    /// Text that is equal on both sides whenever the values are equal
+    /// (see the module documentation).
+    fn hash_expr(&self, algo: HashAlgo) -> String {
+        let e = &self.expr;
+        if let HashAlgo::PgHashSum { trim_scale } = algo {
+            // Inside a record, each value prints with its type's output
+            // function (the same text `::text` gives), so no casts are
+            // needed; JSON is hashed as jsonb, which needs no printing.
+            return match self.logical {
+                _ if self.is_array => format!("({e})"),
+                LogicalType::Decimal if trim_scale => format!("trim_scale({e})"),
+                LogicalType::Decimal => trimmed_decimal(e),
+                LogicalType::Json => format!("jsonb_hash_extended(({e})::jsonb, 0)"),
+                _ => format!("({e})"),
+            };
+        }
+        if self.is_array {
+            return format!("({e})::text");
+        }
+        match self.logical {
+            LogicalType::Decimal => trimmed_decimal(e),
+            LogicalType::Json => format!("({e})::jsonb::text"),
+            LogicalType::Bytes => format!("encode({e}, 'hex')"),
+            _ => format!("({e})::text"),
+        }
+    }
+}
+
+/// A decimal's text without trailing fractional zeros (`1.50` → `1.5`),
+/// in SQL both engines accept.
+fn trimmed_decimal(e: &str) -> String {
+    format!("CASE WHEN strpos(({e})::text, '.') > 0 THEN rtrim(rtrim(({e})::text, '0'), '.') ELSE ({e})::text END")
+}
+
+/// A key range `lower <= key < upper`, bounds in PostgreSQL text form.
+#[derive(Clone, Debug, Default)]
+pub struct KeyRange {
+    pub lower: Option<Vec<String>>,
+    pub upper: Option<Vec<String>>,
+}
+
+/// How a chunk's rows are hashed inside the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashAlgo {
+    /// PostgreSQL on both sides: the sum of `hashtextextended` of each
+    /// row's record text (one pass, no sort; `trim_scale` from version 13).
+    /// Should the two servers hash differently (another architecture), every
+    /// chunk is compared row by row: slower, never wrong.
+    PgHashSum { trim_scale: bool },
+    /// CockroachDB on either side: md5 over the ordered row md5s of
+    /// length-prefixed values, which both engines compute alike.
+    Md5Agg,
+}
+
+impl HashAlgo {
+    /// The form both sides accept.
+    pub fn for_pair(a: &Conn, b: &Conn) -> HashAlgo {
+        if a.flavour.is_cockroach() || b.flavour.is_cockroach() {
+            HashAlgo::Md5Agg
+        } else {
+            HashAlgo::PgHashSum {
+                trim_scale: a.version_num >= 130000 && b.version_num >= 130000,
+            }
+        }
+    }
+}
+
+/// One side's reading of one table slice.
+#[derive(Clone, Debug)]
+pub struct TableRead {
+    pub table: TableName,
+    pub columns: Vec<ReadColumn>,
+    /// Positions of the key columns in `columns`, in key order.
+    pub key: Vec<usize>,
+    /// The row filter in this side's dialect.
+    pub filter: Option<String>,
+    /// Read with `FROM ONLY` (a source table that is not partitioned, so
+    /// that inheritance children are not read twice, as the dump does).
+    pub only: bool,
+}
+
+impl TableRead {
+    fn from(&self) -> String {
+        format!(
+            "{}{}",
+            if self.only { "ONLY " } else { "" },
+            quote_pg_table(&self.table)
+        )
+    }
+
+    fn order_by(&self) -> String {
+        let keys: Vec<String> = self
+            .key
+            .iter()
+            .map(|&i| self.columns[i].sort_expr())
+            .collect();
+        keys.join(", ")
+    }
+
+    fn key_tuple(&self) -> String {
+        format!("({})", self.order_by())
+    }
+
+    /// `WHERE` clause (filter and range) with its parameters.
+    fn where_clause(&self, range: &KeyRange) -> (String, Vec<String>) {
+        let mut parts = Vec::new();
+        let mut params = Vec::new();
+        if let Some(f) = &self.filter {
+            parts.push(format!("({f})"));
+        }
+        for (bound, op) in [(&range.lower, ">="), (&range.upper, "<")] {
+            if let Some(values) = bound {
+                let exprs: Vec<String> = self
+                    .key
+                    .iter()
+                    .zip(values)
+                    .map(|(&i, v)| {
+                        params.push(v.clone());
+                        self.columns[i].param_expr(params.len())
+                    })
+                    .collect();
+                parts.push(format!("{} {op} ({})", self.key_tuple(), exprs.join(", ")));
+            }
+        }
+        if parts.is_empty() {
+            (String::new(), params)
+        } else {
+            (format!(" WHERE {}", parts.join(" AND ")), params)
+        }
+    }
+
+    /// Chunk boundaries: every `chunk_rows`-th key of the slice (after the
+    /// first), in PostgreSQL text form. N boundaries make N+1 chunks.
+    ///
+    /// A text key is compared `COLLATE "C"` (the order the client and every
+    /// engine agree on), which an index built with another collation cannot
+    /// serve: each chunk then costs a scan of the table. So a text key gets
+    /// at most [`MAX_TEXT_KEY_CHUNKS`] chunks.
+    pub async fn boundaries(
+        &self,
+        conn: &Conn,
+        chunk_rows: u64,
+        what: &str,
+    ) -> Result<Vec<Vec<String>>, VerifyError> {
+        let (wh, _) = self.where_clause(&KeyRange::default());
+        let inner: Vec<String> = self
+            .key
+            .iter()
+            .enumerate()
+            .map(|(n, &i)| format!("{} AS k{n}", self.columns[i].sort_expr()))
+            .collect();
+        let outer: Vec<String> = (0..self.key.len()).map(|n| format!("k{n}::text")).collect();
+        let sql = format!(
+            "SELECT {} FROM (SELECT {}, row_number() OVER (ORDER BY {}) AS rn FROM {}{wh}) s \
+             WHERE rn % {chunk_rows} = 1 AND rn > 1 ORDER BY rn",
+            outer.join(", "),
+            inner.join(", "),
+            self.order_by(),
+            self.from(),
+        );
+        let rows = conn.client.query(&sql, &[]).await.map_err(|e| {
+            VerifyError::new(format!(
+                "{what}: splitting {} into chunks: {}",
+                self.table,
+                describe(&e)
+            ))
+        })?;
+        let mut bounds: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| (0..self.key.len()).map(|n| r.get::<_, String>(n)).collect())
+            .collect();
+        if self.key.iter().any(|&i| self.columns[i].sorts_as_text())
+            && bounds.len() >= MAX_TEXT_KEY_CHUNKS
+        {
+            let step = bounds.len().div_ceil(MAX_TEXT_KEY_CHUNKS - 1);
+            bounds = bounds.into_iter().skip(step - 1).step_by(step).collect();
+        }
+        Ok(bounds)
+    }
+
+    /// Rows of the slice (for a table that cannot be compared row by row).
+    pub async fn count(&self, conn: &Conn, what: &str) -> Result<u64, VerifyError> {
+        let (wh, _) = self.where_clause(&KeyRange::default());
+        let sql = format!("SELECT count(*)::int8 FROM {}{wh}", self.from());
+        let row = conn.client.query_one(&sql, &[]).await.map_err(|e| {
+            VerifyError::new(format!(
+                "{what}: counting the rows of {}: {}",
+                self.table,
+                describe(&e)
+            ))
+        })?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    /// Row count and hash of one chunk.
+    pub async fn chunk_hash(
+        &self,
+        conn: &Conn,
+        range: &KeyRange,
+        algo: HashAlgo,
+        what: &str,
+    ) -> Result<(i64, Option<String>), VerifyError> {
+        let values = self.columns.iter().map(|c| c.hash_expr(algo));
+        let agg = match algo {
+            HashAlgo::PgHashSum { .. } => {
+                // The record text quotes each value as needed, so it is
+                // injective: no two different rows print alike.
+                let row_text = format!("ROW({})::text", values.collect::<Vec<_>>().join(", "));
+                format!("sum(hashtextextended({row_text}, 0))::text")
+            }
+            HashAlgo::Md5Agg => {
+                let parts: Vec<String> = values
+                    .map(|e| format!("coalesce(length({e})::text || ':' || {e}, 'N')"))
+                    .collect();
+                let row_text = parts.join(" || '|' || ");
+                format!(
+                    "md5(string_agg(md5({row_text}), '' ORDER BY {}))",
+                    self.order_by()
+                )
+            }
+        };
+        let (wh, params) = self.where_clause(range);
+        let sql = format!("SELECT count(*)::int8, {agg} FROM {}{wh}", self.from());
+        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        let row = conn.client.query_one(&sql, &refs).await.map_err(|e| {
+            VerifyError::new(format!(
+                "{what}: hashing a chunk of {}: {}",
+                self.table,
+                describe(&e)
+            ))
+        })?;
+        Ok((row.get(0), row.get(1)))
+    }
+
+    /// Starts reading the rows of `range` in key order (or, without a key,
+    /// in any order) on a task of its own.
+    pub fn spawn_rows(
+        self: &Arc<Self>,
+        conn: PgConn,
+        range: KeyRange,
+        what: &'static str,
+    ) -> RowRx {
+        let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+        let read = Arc::clone(self);
+        tokio::spawn(async move {
+            let result = if range.lower.is_none() && range.upper.is_none() {
+                read.copy_rows(&conn, &tx, what).await
+            } else {
+                read.query_rows(&conn, &range, &tx, what).await
+            };
+            // An empty batch marks the end, so that a reader that stops
+            // without one is an error, never a short stream.
+            let last = result.map(|()| Vec::new());
+            let _ = tx.send(last).await;
+        });
+        rx
+    }
+
+    /// The rows' SELECT. Every output column gets an alias of its own:
+    /// `ORDER BY "id"` resolves a name against the output columns first,
+    /// and an output `"id"::text` named `id` would sort the keys as text.
+    fn select_sql(&self, range: &KeyRange, as_text: bool) -> (String, Vec<String>) {
+        let cols: Vec<String> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if as_text {
+                    format!("({})::text AS \"_molt_verify_{i}\"", c.expr)
+                } else {
+                    format!("{} AS \"_molt_verify_{i}\"", c.expr)
+                }
+            })
+            .collect();
+        let (wh, params) = self.where_clause(range);
+        let mut sql = format!("SELECT {} FROM {}{wh}", cols.join(", "), self.from());
+        if !self.key.is_empty() {
+            sql.push_str(" ORDER BY ");
+            sql.push_str(&self.order_by());
+        }
+        (sql, params)
+    }
+
+    fn decoder(&self) -> RowDecoder {
+        RowDecoder::new(
+            self.table.to_string(),
+            self.columns.iter().map(|c| c.decoder.clone()).collect(),
+        )
+    }
+
+    /// The whole slice through COPY, as the dump reads it.
+    async fn copy_rows(&self, conn: &Conn, tx: &RowTx, what: &str) -> Result<(), VerifyError> {
+        use futures_util::StreamExt;
+        let (sql, _) = self.select_sql(&KeyRange::default(), false);
+        let copy = format!("COPY ({sql}) TO STDOUT");
+        let lost = |e: tokio_postgres::Error| {
+            VerifyError::new(format!("{what}: reading {}: {}", self.table, describe(&e)))
+        };
+        let stream = conn.client.copy_out(&copy).await.map_err(lost)?;
+        futures_util::pin_mut!(stream);
+        let mut decoder = self.decoder();
+        let mut pending = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(lost)?;
+            pending.extend_from_slice(&chunk);
+            if pending.len() >= 256 * 1024 {
+                self.decode_send(&mut decoder, &mut pending, tx).await?;
+            }
+        }
+        self.decode_send(&mut decoder, &mut pending, tx).await?;
+        decoder
+            .finish()
+            .map_err(|e| VerifyError::new(format!("{what}: {e}")))
+    }
+
+    /// A key range through a parameterized query; the text values are
+    /// escaped back into COPY lines for the same decoder.
+    async fn query_rows(
+        &self,
+        conn: &Conn,
+        range: &KeyRange,
+        tx: &RowTx,
+        what: &str,
+    ) -> Result<(), VerifyError> {
+        use futures_util::StreamExt;
+        let (sql, params) = self.select_sql(range, true);
+        let lost = |e: tokio_postgres::Error| {
+            VerifyError::new(format!("{what}: reading {}: {}", self.table, describe(&e)))
+        };
+        let stream = conn
+            .client
+            .query_raw(&sql, params.iter())
+            .await
+            .map_err(lost)?;
+        futures_util::pin_mut!(stream);
+        let mut decoder = self.decoder();
+        let mut pending = Vec::new();
+        let mut rows = 0;
+        while let Some(row) = stream.next().await {
+            let row = row.map_err(lost)?;
+            for i in 0..self.columns.len() {
+                if i > 0 {
+                    pending.push(b'\t');
+                }
+                match row.get::<_, Option<&str>>(i) {
+                    None => pending.extend_from_slice(b"\\N"),
+                    Some(v) => escape_copy(v, &mut pending),
+                }
+            }
+            pending.push(b'\n');
+            rows += 1;
+            if rows % BATCH_ROWS == 0 {
+                self.decode_send(&mut decoder, &mut pending, tx).await?;
+            }
+        }
+        self.decode_send(&mut decoder, &mut pending, tx).await
+    }
+
+    /// Decodes complete COPY lines of `pending` and sends them as a batch.
+    async fn decode_send(
+        &self,
+        decoder: &mut RowDecoder,
+        pending: &mut Vec<u8>,
+        tx: &RowTx,
+    ) -> Result<(), VerifyError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut writer = StreamWriter::new(Vec::with_capacity(pending.len() + pending.len() / 4));
+        decoder
+            .feed(pending, &mut writer)
+            .map_err(|e| VerifyError::new(e.to_string()))?;
+        pending.clear();
+        let ndjson = writer
+            .into_inner()
+            .map_err(|e| VerifyError::new(e.to_string()))?;
+        let batch = parse_rows(&ndjson)?;
+        if !batch.is_empty() && tx.send(Ok(batch)).await.is_err() {
+            // The comparison stopped (it failed on the other side).
+            return Err(VerifyError::new("comparison ended"));
+        }
+        Ok(())
+    }
+}
+
+/// COPY text escaping of one value (the inverse of the decoder's unescape).
+fn escape_copy(value: &str, out: &mut Vec<u8>) {
+    for &b in value.as_bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// Stream rows (NDJSON arrays) back into [`Row`]s.
+pub fn parse_rows(ndjson: &[u8]) -> Result<Vec<Row>, VerifyError> {
+    let mut rows = Vec::new();
+    for line in ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let values: Vec<serde_json::Value> = serde_json::from_slice(line)
+            .map_err(|e| VerifyError::new(format!("decoded row is not JSON: {e}")))?;
+        rows.push(
+            values
+                .into_iter()
+                .map(|v| match v {
+                    serde_json::Value::Null => None,
+                    serde_json::Value::String(s) => Some(s),
+                    other => Some(other.to_string()),
+                })
+                .collect(),
+        );
+    }
+    Ok(rows)
+}
