@@ -52,12 +52,17 @@ pub struct TlsParams {
 /// A connection that could not be opened. The message names the redacted
 /// URL and never the password.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConnectError(String);
+#[error("{message}")]
+pub struct ConnectError {
+    message: String,
+    /// The driver's error, when the server or the network refused: callers
+    /// that retry transient failures inspect it.
+    pub driver: Option<tokio_postgres::Error>,
+}
 
 impl ConnectError {
     fn new(url: &ConnUrl, what: impl std::fmt::Display) -> Self {
-        ConnectError(redact_text(&format!("connecting to {url}: {what}")))
+        ConnectError { message: redact_text(&format!("connecting to {url}: {what}")), driver: None }
     }
 }
 
@@ -66,8 +71,15 @@ impl ConnectError {
 pub fn split_tls_params(url: &ConnUrl) -> Result<(String, TlsParams), ConnectError> {
     let raw = url.expose();
     let mut params = TlsParams { mode: SslMode::Prefer, root_cert: None, client_cert: None, client_key: None };
+    // CockroachDB's own scheme names are not known to the drivers.
+    let raw = match raw.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("cockroachdb") || scheme.eq_ignore_ascii_case("cockroach") => {
+            format!("postgresql://{rest}")
+        }
+        _ => raw.to_string(),
+    };
     let Some((base, query)) = raw.split_once('?') else {
-        return Ok((raw.to_string(), params));
+        return Ok((raw, params));
     };
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -265,13 +277,23 @@ impl ServerCertVerifier for NoVerification {
 /// CockroachDB) and drives it on the current tokio runtime. Errors on the
 /// connection after it is open are reported on stderr, redacted.
 pub async fn postgres(url: &ConnUrl, application_name: &str) -> Result<tokio_postgres::Client, ConnectError> {
+    postgres_with_task(url, application_name).await.map(|(client, _task)| client)
+}
+
+/// As [`postgres`], also returning the task that drives the connection, for
+/// callers that close it by aborting the task (a connection that must not
+/// outlive its owner).
+pub async fn postgres_with_task(
+    url: &ConnUrl,
+    application_name: &str,
+) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), ConnectError> {
     let (driver_url, params) = split_tls_params(url)?;
     let mut config: tokio_postgres::Config = driver_url.parse().map_err(|e| ConnectError::new(url, e))?;
     if config.get_application_name().is_none() {
         config.application_name(application_name);
     }
     let describe = |e: tokio_postgres::Error| -> ConnectError {
-        match e.as_db_error() {
+        let mut error = match e.as_db_error() {
             Some(db) => ConnectError::new(url, format!("{} (SQLSTATE {})", db.message(), db.code().code())),
             None => {
                 let mut text = e.to_string();
@@ -283,14 +305,15 @@ pub async fn postgres(url: &ConnUrl, application_name: &str) -> Result<tokio_pos
                 }
                 ConnectError::new(url, text)
             }
-        }
+        };
+        error.driver = Some(e);
+        error
     };
     let label = url.redacted();
     if params.mode == SslMode::Disable {
         config.ssl_mode(tokio_postgres::config::SslMode::Disable);
         let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(describe)?;
-        spawn_connection(connection, label);
-        return Ok(client);
+        return Ok((client, spawn_connection(connection, label)));
     }
     config.ssl_mode(match params.mode {
         SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
@@ -298,19 +321,22 @@ pub async fn postgres(url: &ConnUrl, application_name: &str) -> Result<tokio_pos
     });
     let tls = tokio_postgres_rustls::MakeRustlsConnect::new(rustls_config(&params, url)?);
     let (client, connection) = config.connect(tls).await.map_err(describe)?;
-    spawn_connection(connection, label);
-    Ok(client)
+    Ok((client, spawn_connection(connection, label)))
 }
 
-fn spawn_connection<F>(connection: F, label: String)
+fn spawn_connection<F>(connection: F, label: String) -> tokio::task::JoinHandle<()>
 where
     F: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
 {
     tokio::spawn(async move {
+        // The error also surfaces on the client's next call, where the
+        // caller reports it with context; this line says which server.
         if let Err(e) = connection.await {
-            eprintln!("molt: connection to {label} ended: {}", redact_text(&e.to_string()));
+            if !e.is_closed() {
+                eprintln!("molt: connection to {label} ended: {}", redact_text(&e.to_string()));
+            }
         }
-    });
+    })
 }
 
 /// mysql_async options for a MySQL URL, with TLS from the same parameters.

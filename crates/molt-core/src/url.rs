@@ -89,7 +89,26 @@ impl ConnUrl {
             })?;
             return ConnUrl::parse(text.lines().next().unwrap_or(""));
         }
-        ConnUrl::parse(arg)
+        let url = ConnUrl::parse(arg)?;
+        url.warn_if_on_command_line(arg);
+        Ok(url)
+    }
+
+    /// A password typed on the command line is visible to every local user
+    /// in `ps` and in shell history; say so once, without showing it.
+    fn warn_if_on_command_line(&self, arg: &str) {
+        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let has_password = url::Url::parse(&self.raw).is_ok_and(|u| u.password().is_some());
+        if has_password
+            && std::env::args().skip(1).any(|a| a.contains(arg))
+            && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            eprintln!(
+                "molt: warning: {} has a password on the command line, where `ps` shows it to every local user: \
+                 pass it in MOLT_SOURCE/MOLT_TARGET or as file:PATH instead",
+                self.redacted()
+            );
+        }
     }
 
     /// The engine this URL points at.

@@ -11,7 +11,7 @@
 //! or before it: change capture started there may replay a change the dump
 //! already holds (harmless for upserts), but never misses one.
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::{DbContext, Result, SourceError, SESSION_SETTINGS};
 use crate::url::ConnUrl;
@@ -30,13 +30,9 @@ impl Drop for Source {
 
 /// Connects and applies [`SESSION_SETTINGS`]. Errors name the redacted URL.
 pub async fn connect(url: &ConnUrl) -> Result<Source> {
-    let (client, connection) = tokio_postgres::connect(url.expose(), NoTls)
+    let (client, task) = crate::connect::postgres_with_task(url, "molt-dump")
         .await
-        .ctx(|| format!("connecting to source {url}"))?;
-    let task = tokio::spawn(async move {
-        // A connection error surfaces on the client's next call.
-        let _ = connection.await;
-    });
+        .map_err(|e| SourceError::new("source", e.to_string()))?;
     client
         .batch_execute(SESSION_SETTINGS)
         .await

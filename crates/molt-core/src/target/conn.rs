@@ -6,7 +6,7 @@
 //! stream's text forms (ISO dates, ISO 8601 intervals, UTC timestamps) are
 //! read exactly, and read-back text has the same form.
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::{DbContext, Flavour, Result, TargetError};
 use crate::url::ConnUrl;
@@ -34,17 +34,6 @@ impl Drop for Target {
     }
 }
 
-/// The URL as the driver accepts it: `cockroachdb://` is `postgresql://`.
-fn driver_url(url: &ConnUrl) -> String {
-    let raw = url.expose();
-    for scheme in ["cockroachdb://", "cockroach://"] {
-        if raw.len() >= scheme.len() && raw[..scheme.len()].eq_ignore_ascii_case(scheme) {
-            return format!("postgresql://{}", &raw[scheme.len()..]);
-        }
-    }
-    raw.to_string()
-}
-
 /// Connects, detects the flavour and applies the session settings. Must be
 /// called inside a tokio runtime (the connection runs on a spawned task).
 pub async fn connect(url: &ConnUrl) -> Result<Target> {
@@ -53,13 +42,15 @@ pub async fn connect(url: &ConnUrl) -> Result<Target> {
             "target {url} is not a CockroachDB/PostgreSQL URL (use postgresql:// or cockroachdb://)"
         )));
     }
-    let (client, connection) = tokio_postgres::connect(&driver_url(url), NoTls)
-        .await
-        .ctx(|| format!("connecting to target {url}"))?;
-    let task = tokio::spawn(async move {
-        // A connection error surfaces on the client's next call.
-        let _ = connection.await;
-    });
+    let (client, task) = crate::connect::postgres_with_task(url, "molt-load").await.map_err(|e| {
+        let message = e.to_string();
+        match e.driver {
+            // Keep the driver's error: retries decide on it (a refused
+            // connection while the target restarts is transient).
+            Some(error) => TargetError::Db { context: format!("connecting to target {url}"), detail: message, error },
+            None => TargetError::Invalid(message),
+        }
+    })?;
     let row = client
         .query_one("SELECT version()", &[])
         .await

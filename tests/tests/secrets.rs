@@ -1,0 +1,179 @@
+//! A known password goes through every tool, in succeeding and failing runs,
+//! by flag, environment variable and file, and must appear in no output, no
+//! error, and no row of the ledger.
+
+use molt_tests::*;
+
+const PASSWORD: &str = "Pw9f8e7dSecretHorse";
+
+fn with_password(url: &str) -> String {
+    url.replacen("postgres@", &format!("postgres:{PASSWORD}@"), 1)
+}
+
+#[tokio::test]
+async fn a_known_password_appears_in_no_output_error_or_ledger_row() {
+    let source = fresh_pg_database(&pg_source_url(), "secrets_src").await;
+    let target = fresh_pg_database(&pg_target_url(), "secrets_tgt").await;
+    psql_exec(&source, "CREATE TABLE items (id int PRIMARY KEY, region char(1)); INSERT INTO items SELECT i, chr(65 + i % 2) FROM generate_series(1, 100) i;");
+    let (src, tgt) = (with_password(&source), with_password(&target));
+    let dir = tempfile::tempdir().unwrap();
+    let target_file = dir.path().join("target-url");
+    std::fs::write(&target_file, format!("{tgt}\n")).unwrap();
+    let target_arg = format!("file:{}", target_file.display());
+    let plan = dir.path().join("plan.toml");
+    std::fs::write(&plan, "[[phase]]\nname = \"A\"\nfilter = \"region = 'A'\"\ntables = [\"items\"]\n[[phase]]\nname = \"B\"\nfilter = \"region = 'B'\"\ntables = [\"items\"]\n").unwrap();
+    let plan = plan.display().to_string();
+    let env = [("MOLT_SOURCE", src.as_str()), ("MOLT_TARGET", tgt.as_str())];
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
+
+    let mut outputs: Vec<PipeOutcome> = Vec::new();
+    // Succeeding runs: the URL by flag (warned about), by environment, by file.
+    outputs.push(run_pipe(
+        &[
+            (
+                "molt-slice",
+                s(&["plan", "--plan", &plan, "--phase", "A", "--source", &src]),
+            ),
+            ("molt-dump", s(&[])),
+            ("molt-load", s(&["--target", &target_arg])),
+        ],
+        None,
+        &env,
+    ));
+    outputs.last().unwrap().assert_success();
+    assert!(
+        outputs[0].stderrs[0].contains("password on the command line"),
+        "{}",
+        outputs[0].stderrs[0]
+    );
+    outputs.push(run_pipe(
+        &[
+            ("molt-slice", s(&["plan", "--plan", &plan, "--phase", "A"])),
+            ("molt-verify", s(&["--phase", "A"])),
+        ],
+        None,
+        &env,
+    ));
+    outputs.push(run_pipe(
+        &[("molt-cutover", s(&["status", "--json"]))],
+        None,
+        &env,
+    ));
+    outputs.push(run_pipe(
+        &[(
+            "molt-cutover",
+            s(&["freeze", "--plan", &plan, "--phase", "A"]),
+        )],
+        None,
+        &env,
+    ));
+    outputs.push(run_pipe(
+        &[(
+            "molt-cutover",
+            s(&["switch", "--plan", &plan, "--phase", "A"]),
+        )],
+        None,
+        &env,
+    ));
+    outputs.push(run_pipe(
+        &[(
+            "molt-cutover",
+            s(&["unfreeze", "--plan", &plan, "--phase", "A"]),
+        )],
+        None,
+        &env,
+    ));
+    // Failing runs: a missing table, a bad filter, an unreachable server, a
+    // missing target table, a bad URL scheme.
+    outputs.push(run_pipe(
+        &[("molt-dump", s(&["--table", "public.nope"]))],
+        None,
+        &env,
+    ));
+    outputs.push(run_pipe(
+        &[(
+            "molt-dump",
+            s(&["--table", "public.items", "--filter", "nosuch = 1"]),
+        )],
+        None,
+        &env,
+    ));
+    let unreachable = format!("postgres://postgres:{PASSWORD}@127.0.0.1:1/postgres");
+    outputs.push(run_pipe(
+        &[(
+            "molt-dump",
+            s(&["--table", "public.items", "--source", &unreachable]),
+        )],
+        None,
+        &[],
+    ));
+    outputs.push(run_pipe(
+        &[
+            ("molt-dump", s(&["--table", "public.items"])),
+            (
+                "molt-load",
+                s(&["--table-handling", "none", "--schema", "nosuch"]),
+            ),
+        ],
+        None,
+        &env,
+    ));
+    outputs.push(run_pipe(
+        &[(
+            "molt-verify",
+            s(&["--table", "public.items", "--target-schema", "nosuch"]),
+        )],
+        None,
+        &env,
+    ));
+    outputs.push(run_pipe(
+        &[(
+            "molt-dump",
+            s(&[
+                "--table",
+                "public.items",
+                "--source",
+                &src.replace("postgres://", "ftp://"),
+            ]),
+        )],
+        None,
+        &[],
+    ));
+    for out in &outputs {
+        let everything = format!("{}\n{}", out.stdout_str(), out.stderrs.join("\n"));
+        assert!(
+            !everything.contains(PASSWORD),
+            "the password leaked:\n{}",
+            out.report()
+        );
+    }
+    assert!(
+        outputs[6..].iter().all(|o| !o.success()),
+        "the failing runs must fail"
+    );
+
+    // Nothing in the ledger holds it either.
+    let client = pg_connect(&target).await;
+    let tables = client
+        .query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = '_molt'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(!tables.is_empty(), "the ledger exists");
+    for row in tables {
+        let table: String = row.get(0);
+        let rows = client
+            .query(&format!("SELECT t::text FROM _molt.\"{table}\" t"), &[])
+            .await
+            .unwrap();
+        for r in rows {
+            let text: String = r.get(0);
+            assert!(
+                !text.contains(PASSWORD),
+                "ledger table {table} holds the password: {text}"
+            );
+        }
+    }
+}
