@@ -53,9 +53,15 @@ pub struct Args {
     /// extraneous).
     #[arg(long, requires = "tables")]
     pub target_filter: Option<String>,
-    /// Phase name, for the report.
-    #[arg(long, requires = "tables")]
+    /// Phase name: reported, and each table's result is recorded in the
+    /// ledger on the target, where `molt-cutover switch` checks it. Slice
+    /// records on stdin carry their own phase; this one applies to those
+    /// that have none.
+    #[arg(long)]
     pub phase: Option<String>,
+    /// Schema of the ledger on the target.
+    #[arg(long, default_value = "_molt", value_name = "NAME")]
+    pub ledger_schema: String,
     /// Schema the tables are in on the target (default: the source schema
     /// for PostgreSQL, `public` for MySQL).
     #[arg(long)]
@@ -161,11 +167,16 @@ async fn verify(
     let started = Instant::now();
     let mut out = output::Output::new();
     let mut sides = sides::Sides::connect(&source, &target).await?;
-    let units = if args.tables.is_empty() {
+    let mut units = if args.tables.is_empty() {
         units::from_stdin(sides.default_schema())?
     } else {
         units::from_args(args, sides.default_schema())
     };
+    if let Some(phase) = &args.phase {
+        for unit in units.iter_mut().filter(|u| u.phase.is_empty()) {
+            unit.phase = phase.clone();
+        }
+    }
     if units.is_empty() {
         return Err(exit::ExitError::new(
             exit::USAGE,
@@ -176,11 +187,27 @@ async fn verify(
     let mut tables = 0u64;
     let mut differences = 0u64;
     for unit in &units {
+        let table_started = std::time::SystemTime::now();
         let summary = table::verify_table(&mut sides, unit, &options, &mut out)
             .await
             .with_context(|| format!("verifying {}", unit.table))?;
         tables += 1;
         differences += summary.differences();
+        if !unit.phase.is_empty() {
+            let result = molt_core::ledger::VerifyResult {
+                phase: unit.phase.clone(),
+                table: unit.table.clone(),
+                source_rows: summary.tally.source_rows,
+                target_rows: summary.tally.target_rows,
+                differences: summary.differences(),
+                ok: summary.differences() == 0,
+                started_at: table_started,
+                finished_at: std::time::SystemTime::now(),
+            };
+            molt_core::ledger::record_verify_result(&sides.target.client, &args.ledger_schema, &result)
+                .await
+                .with_context(|| format!("recording the result of {} in the ledger", unit.table))?;
+        }
     }
     out.summary(tables, differences, started.elapsed().as_secs_f64())?;
     Ok(if differences == 0 {
