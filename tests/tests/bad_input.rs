@@ -1,0 +1,169 @@
+//! Awkward names and bad values end to end: identifiers with quotes, spaces
+//! and Unicode survive dump, load and verify; a NUL byte in text, which
+//! PostgreSQL and CockroachDB cannot store, fails naming the table and row;
+//! and ten pipelines into one target run side by side without deadlocks.
+
+use molt_tests::*;
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+#[tokio::test]
+async fn identifiers_with_quotes_spaces_and_unicode_round_trip() {
+    let source = fresh_pg_database(&pg_source_url(), "names_src").await;
+    let target = fresh_pg_database(&pg_target_url(), "names_tgt").await;
+    psql_exec(
+        &source,
+        r#"CREATE SCHEMA "Shop ""Main""";
+           CREATE TABLE "Shop ""Main"""."Order Lines ü" ("Id" int PRIMARY KEY, "naïve col" text, "we""ird" int, "select" text);
+           INSERT INTO "Shop ""Main"""."Order Lines ü" VALUES (1, 'a', 1, 'x'), (2, NULL, 2, 'y'), (3, 'ünï', 3, 'z');"#,
+    );
+    let table = r#"Shop "Main".Order Lines ü"#;
+    let out = run_pipe(
+        &[
+            (
+                "molt-dump",
+                s(&["--quiet", "--source", &source, "--table", table]),
+            ),
+            ("molt-load", s(&["--quiet", "--target", &target])),
+        ],
+        None,
+        &[],
+    );
+    out.assert_success();
+    let rows = psql_exec(
+        &target,
+        "\\pset tuples_only on\n\\pset format unaligned\nSELECT \"Id\", coalesce(\"naïve col\", '<null>'), \"we\"\"ird\", \"select\" FROM \"Shop \"\"Main\"\"\".\"Order Lines ü\" ORDER BY 1;",
+    );
+    let rows: Vec<&str> = rows.lines().filter(|l| l.contains('|')).collect();
+    assert_eq!(rows, vec!["1|a|1|x", "2|<null>|2|y", "3|ünï|3|z"]);
+    let out = run_pipe(
+        &[(
+            "molt-verify",
+            s(&["--source", &source, "--target", &target, "--table", table]),
+        )],
+        None,
+        &[],
+    );
+    out.assert_statuses(&[0]);
+}
+
+#[tokio::test]
+async fn a_nul_byte_in_text_is_refused_naming_table_and_row() {
+    let target = fresh_pg_database(&pg_target_url(), "nul_tgt").await;
+    let mut hasher = molt_core::digest::RowHasher::default();
+    let int = molt_core::digest::DigestColumn {
+        logical: molt_core::value::LogicalType::Int,
+        padded: false,
+        is_array: false,
+    };
+    let text = molt_core::digest::DigestColumn {
+        logical: molt_core::value::LogicalType::Text,
+        padded: false,
+        is_array: false,
+    };
+    let mut digest = molt_core::digest::SectionDigest::default();
+    for (id, body) in [("1", "fine"), ("2", "nul\u{0}inside")] {
+        hasher.value(int, Some(id));
+        hasher.value(text, Some(body));
+        digest.add_row(hasher.finish_row());
+    }
+    let stream = format!(
+        concat!(
+            "{{\"type\":\"stream\",\"version\":\"1.0\",\"producer\":\"test\"}}\n",
+            "{{\"type\":\"table\",\"table\":{{\"schema\":\"public\",\"name\":\"notes\"}},\"columns\":[",
+            "{{\"name\":\"id\",\"source_type\":\"int\",\"target_type\":\"INT4\",\"type\":\"int\",\"nullable\":false,\"pk\":1}},",
+            "{{\"name\":\"body\",\"source_type\":\"text\",\"target_type\":\"TEXT\",\"type\":\"text\",\"nullable\":true}}],",
+            "\"slice\":{{\"phase\":\"\",\"table\":{{\"schema\":\"public\",\"name\":\"notes\"}}}}}}\n",
+            "[\"1\",\"fine\"]\n",
+            "[\"2\",\"nul\\u0000inside\"]\n",
+            "{{\"type\":\"end\",\"table\":{{\"schema\":\"public\",\"name\":\"notes\"}},\"shard\":{{\"index\":0,\"count\":1}},\"rows\":2,\"digest\":\"{}\"}}\n"
+        ),
+        digest.hex()
+    );
+    let out = run_pipe(
+        &[("molt-load", s(&["--quiet", "--target", &target]))],
+        Some(stream.as_bytes()),
+        &[],
+    );
+    out.assert_statuses(&[1]);
+    let err = &out.stderrs[0];
+    assert!(err.contains("public.notes") && err.contains("NUL"), "{err}");
+    assert!(
+        err.contains("line 4") || err.contains("id"),
+        "the error names the row: {err}"
+    );
+    let count = psql_exec(
+        &target,
+        "\\pset tuples_only on\nSELECT count(*) FROM public.notes;",
+    );
+    assert_eq!(count.trim(), "0", "nothing of the refused section stays");
+}
+
+#[tokio::test]
+async fn ten_pipelines_into_one_target_side_by_side() {
+    let source = fresh_pg_database(&pg_source_url(), "ten_src").await;
+    let target = fresh_pg_database(&pg_target_url(), "ten_tgt").await;
+    psql_exec(
+        &source,
+        "CREATE TABLE shared (id int PRIMARY KEY, tenant int, body text);
+         INSERT INTO shared SELECT i, i % 10, md5(i::text) FROM generate_series(1, 50000) i;",
+    );
+    let handles: Vec<_> = (0..10)
+        .map(|tenant| {
+            let (source, target) = (source.clone(), target.clone());
+            std::thread::spawn(move || {
+                run_pipe(
+                    &[
+                        (
+                            "molt-dump",
+                            s(&[
+                                "--quiet",
+                                "--source",
+                                &source,
+                                "--table",
+                                "public.shared",
+                                "--filter",
+                                &format!("tenant = {tenant}"),
+                                "--phase",
+                                &format!("t{tenant}"),
+                            ]),
+                        ),
+                        (
+                            "molt-load",
+                            s(&["--quiet", "--target", &target, "--batch-rows", "1000"]),
+                        ),
+                    ],
+                    None,
+                    &[],
+                )
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap().assert_success();
+    }
+    let out = run_pipe(
+        &[(
+            "molt-verify",
+            s(&[
+                "--source",
+                &source,
+                "--target",
+                &target,
+                "--table",
+                "public.shared",
+            ]),
+        )],
+        None,
+        &[],
+    );
+    out.assert_statuses(&[0]);
+    let summary = out
+        .records()
+        .into_iter()
+        .find(|r| r["kind"] == "table_summary")
+        .unwrap();
+    assert_eq!(summary["target_rows"], 50000);
+}
