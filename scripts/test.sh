@@ -6,9 +6,11 @@
 #
 # 1. With MOLT_TEST_LINT=1 (as .ci/run sets): cargo fmt --check.
 # 2. Builds every tool in release mode (data-heavy tests are slow in debug)
-#    and exports MOLT_BIN_DIR for the testkit; also builds molt-core with the
-#    `oracle` feature, which the tests cannot otherwise reach.
-# 3. With MOLT_TEST_LINT=1: cargo clippy -D warnings.
+#    and exports MOLT_BIN_DIR for the testkit; also checks that the tools
+#    compile with the `oracle` feature (cargo check: the binaries the tests
+#    run stay the default build, which tests/tests/oracle_tools.rs expects
+#    either way).
+# 3. With MOLT_TEST_LINT=1: cargo clippy -D warnings, also with `oracle`.
 # 4. Starts throwaway servers (scripts/lib/servers.sh) for each of
 #    MOLT_TEST_PG_SOURCE, MOLT_TEST_PG_TARGET (PostgreSQL standing in for
 #    CockroachDB) and MOLT_TEST_MYSQL_SOURCE that is not already set, and
@@ -41,12 +43,15 @@ fi
 step "cargo build --workspace --bins --release"
 molt_run cargo build --workspace --bins --release
 
-step "cargo build -p molt-core --features oracle --release"
-molt_run cargo build -p molt-core --features oracle --release
+oracle_tools=(-p molt-dump -p molt-verify -p molt-slice -p molt-cutover)
+step "cargo check ${oracle_tools[*]} --features oracle --release"
+molt_run cargo check "${oracle_tools[@]}" --features oracle --release
 
 if [ "${MOLT_TEST_LINT:-0}" = 1 ]; then
     step "cargo clippy --workspace --all-targets --release -- -D warnings"
     molt_run cargo clippy --workspace --all-targets --release -- -D warnings
+    step "cargo clippy ${oracle_tools[*]} --features oracle --all-targets --release -- -D warnings"
+    molt_run cargo clippy "${oracle_tools[@]}" --features oracle --all-targets --release -- -D warnings
 fi
 
 # Where cargo put the binaries: CARGO_TARGET_DIR, build.target-dir in a

@@ -854,7 +854,8 @@ async fn mysql_flags_drive_the_binary() {
     ]);
     out.assert_statuses(&[2]);
     assert!(
-        out.stderrs[0].contains("--keep-case, --target-schema: for MySQL sources only"),
+        out.stderrs[0].contains("--keep-case: for MySQL sources only")
+            && out.stderrs[0].contains("--target-schema: for MySQL and Oracle sources only"),
         "{}",
         out.stderrs[0]
     );

@@ -68,7 +68,7 @@ pub struct PhaseArgs {
     /// The phase's name in the plan.
     #[arg(long)]
     pub phase: String,
-    /// Source URL (postgres://, mysql://); `env:VAR` and `file:PATH` read it indirectly.
+    /// Source URL (postgres://, mysql://, oracle:// with the `oracle` build feature); `env:VAR` and `file:PATH` read it indirectly.
     #[arg(long, env = "MOLT_SOURCE", hide_env_values = true, value_name = "URL")]
     pub source: String,
 }
@@ -227,7 +227,38 @@ fn say(message: impl AsRef<str>) {
     eprintln!("molt-cutover: {}", message.as_ref());
 }
 
+impl Cmd {
+    /// The source URL argument, for the commands that take one.
+    fn source_arg(&self) -> Option<&str> {
+        match self {
+            Cmd::Freeze { phase, .. }
+            | Cmd::Unfreeze { phase, .. }
+            | Cmd::Switch { phase, .. }
+            | Cmd::Proof { phase, .. } => Some(&phase.source),
+            Cmd::Rollback { source, .. } => Some(source),
+            Cmd::Finalize { .. } | Cmd::Status { .. } => None,
+        }
+    }
+}
+
+/// An Oracle source needs the cargo feature `oracle`: say so first, in
+/// this tool's name, rather than from deep inside the plan resolution.
+fn check_oracle_support(command: &Cmd) -> anyhow::Result<()> {
+    if cfg!(feature = "oracle") {
+        return Ok(());
+    }
+    let oracle = command
+        .source_arg()
+        .and_then(|raw| ConnUrl::resolve(raw).ok())
+        .is_some_and(|url| url.engine() == Engine::Oracle);
+    if oracle {
+        anyhow::bail!(molt_core::oracle::built_without_oracle("molt-cutover"));
+    }
+    Ok(())
+}
+
 async fn run_async(args: Args) -> anyhow::Result<i32> {
+    check_oracle_support(&args.command)?;
     match args.command {
         Cmd::Freeze {
             phase,

@@ -10,6 +10,8 @@
 //! definition is [`command`], shared with the man page and completions.
 
 pub mod mysql;
+#[cfg(feature = "oracle")]
+mod oracle;
 mod postgres;
 mod slices;
 
@@ -47,7 +49,7 @@ pub enum Format {
     after_help = "Examples:\n  molt-dump --source postgres://app@db/shop --table public.orders --filter \"region = 'A'\" > orders.ndjson\n  molt-slice plan --plan phases.toml --phase A | molt-dump --source env:SRC --jobs 8 | molt-load --target env:DST\n  molt-dump --source postgres://app@db/shop --all --schema public > shop.ndjson\n  molt-dump --source mysql://app@db/shop --all --type-map types.toml --target-schema shop | molt-load --target env:DST\n\nExit codes: 0 success, 1 failure, 2 usage error (see docs/exit-codes.md)."
 )]
 pub struct Args {
-    /// Source database URL (postgres://, mysql://); `env:VAR` and `file:PATH` read it from elsewhere.
+    /// Source database URL (postgres://, mysql://, oracle:// with the `oracle` build feature); `env:VAR` and `file:PATH` read it from elsewhere.
     #[arg(long, env = "MOLT_SOURCE", hide_env_values = true, value_name = "URL")]
     pub source: Option<String>,
     /// Table to dump (repeatable); a glob such as `public.*` is allowed. Without it, slice records are read from stdin.
@@ -92,9 +94,19 @@ pub struct Args {
     /// lower-casing them; the target then needs them quoted.
     #[arg(long, help_heading = "MySQL sources")]
     pub keep_case: bool,
-    /// MySQL: the target schema every table of the source database lands in. [default: public]
+    /// MySQL and Oracle: the target schema every table lands in. [default: MySQL public;
+    /// Oracle the owner's name, lower-cased when unquoted]
     #[arg(long, value_name = "NAME", help_heading = "MySQL sources")]
     pub target_schema: Option<String>,
+    /// Oracle: truncate TIMESTAMP and INTERVAL values with digits below the microsecond
+    /// (which the target cannot hold) instead of failing on them; each is counted in the
+    /// section's `end` record under `truncate-nanoseconds`. See docs/oracle.md.
+    #[arg(long, help_heading = "Oracle sources")]
+    pub allow_rounding: bool,
+    /// Oracle: map RAW(16) columns to UUID (the usual storage of SYS_GUID() values)
+    /// instead of BYTEA.
+    #[arg(long = "raw16-as-uuid", help_heading = "Oracle sources")]
+    pub raw16_as_uuid: bool,
 }
 
 /// `--zero-dates`: the two policy names, listed in `--help` and checked by clap.
@@ -110,18 +122,47 @@ impl Args {
         self.spill_memory_mb.max(1) * 1024 * 1024
     }
 
-    /// The MySQL-only flags given on the command line, for refusing them
-    /// with another engine rather than ignoring them.
-    pub fn mysql_only_flags(&self) -> Vec<&'static str> {
-        [
-            (self.zero_dates.is_some(), "--zero-dates"),
-            (self.type_map.is_some(), "--type-map"),
-            (self.keep_case, "--keep-case"),
-            (self.target_schema.is_some(), "--target-schema"),
-        ]
-        .into_iter()
-        .filter_map(|(given, flag)| given.then_some(flag))
-        .collect()
+    /// The engine-specific flags given on the command line that `engine`
+    /// does not take, grouped by the sources they are for, for refusing
+    /// them rather than ignoring them: `(flags, "MySQL")`.
+    pub fn foreign_flags(&self, engine: Engine) -> Vec<(Vec<&'static str>, &'static str)> {
+        type Group<'a> = (&'a [(bool, &'static str)], &'a [Engine], &'static str);
+        let groups: [Group; 3] = [
+            (
+                &[
+                    (self.zero_dates.is_some(), "--zero-dates"),
+                    (self.type_map.is_some(), "--type-map"),
+                    (self.keep_case, "--keep-case"),
+                ],
+                &[Engine::Mysql],
+                "MySQL",
+            ),
+            (
+                &[(self.target_schema.is_some(), "--target-schema")],
+                &[Engine::Mysql, Engine::Oracle],
+                "MySQL and Oracle",
+            ),
+            (
+                &[
+                    (self.allow_rounding, "--allow-rounding"),
+                    (self.raw16_as_uuid, "--raw16-as-uuid"),
+                ],
+                &[Engine::Oracle],
+                "Oracle",
+            ),
+        ];
+        groups
+            .into_iter()
+            .filter(|(_, engines, _)| !engines.contains(&engine))
+            .map(|(flags, _, name)| {
+                let given: Vec<&'static str> = flags
+                    .iter()
+                    .filter_map(|(given, flag)| given.then_some(*flag))
+                    .collect();
+                (given, name)
+            })
+            .filter(|(given, _)| !given.is_empty())
+            .collect()
     }
 }
 
@@ -139,13 +180,20 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
         );
     };
     let source = ConnUrl::resolve(raw_source).context("--source")?;
-    let mysql_only = args.mysql_only_flags();
-    if source.engine() != Engine::Mysql && !mysql_only.is_empty() {
+    if source.engine() == Engine::Oracle && !cfg!(feature = "oracle") {
+        anyhow::bail!(molt_core::oracle::built_without_oracle("molt-dump"));
+    }
+    let foreign = args.foreign_flags(source.engine());
+    if !foreign.is_empty() {
+        let groups: Vec<String> = foreign
+            .iter()
+            .map(|(flags, sources)| format!("{}: for {sources} sources only", flags.join(", ")))
+            .collect();
         return Err(ExitError::new(
             USAGE,
             format!(
-                "{}: for MySQL sources only, but --source is a {} URL",
-                mysql_only.join(", "),
+                "{}, but --source is a {} URL",
+                groups.join("; "),
                 source.engine()
             ),
         )
@@ -163,19 +211,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
         match source.engine() {
             Engine::Postgres => postgres::dump(&args, &source, slices).await,
             Engine::Mysql => mysql::dump(&args, &source, slices).await,
-            Engine::Oracle => oracle(),
+            #[cfg(feature = "oracle")]
+            Engine::Oracle => oracle::dump(&args, &source, slices).await,
+            #[cfg(not(feature = "oracle"))]
+            Engine::Oracle => unreachable!("refused above without the oracle feature"),
         }
     })
-}
-
-#[cfg(not(feature = "oracle"))]
-fn oracle() -> anyhow::Result<i32> {
-    anyhow::bail!("Oracle sources need molt built with the oracle feature (cargo build --features oracle): built without the oracle feature")
-}
-
-#[cfg(feature = "oracle")]
-fn oracle() -> anyhow::Result<i32> {
-    anyhow::bail!("Oracle sources are not supported by molt-dump yet")
 }
 
 /// stdout as a plain file: the stream is written in large blocks, so the

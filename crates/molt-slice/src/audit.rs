@@ -56,14 +56,27 @@ pub async fn audit_table(
 ) -> anyhow::Result<TableAudit> {
     let mut matched = Vec::new();
     let mut nulls = Vec::new();
+    let mut predicates = Vec::new();
     for phase in &plan.phases {
         if phase.entry(table).is_some() {
             let predicate = phase.predicate(table, source)?;
             matched.push(source.indicator(predicate.as_deref()));
             nulls.push(source.null_indicator(predicate.as_deref()));
+            predicates.push(predicate);
         }
     }
     let key = source.primary_key(table).await?;
+    #[cfg(feature = "oracle")]
+    if let Source::Oracle(o) = source {
+        // Oracle has no boolean values, so `(p) IS NULL` is not SQL there:
+        // its audit tests each filter with CASE WHEN / WHEN NOT
+        // (molt_core::oracle::sql::audit_sql).
+        return o
+            .audit_table(table, &predicates, &key, samples, key_json)
+            .await;
+    }
+    #[cfg(not(feature = "oracle"))]
+    let _ = predicates;
     let qtable = source.quote_table(table);
     let key_cols = if key.is_empty() {
         String::new()
@@ -176,9 +189,10 @@ pub async fn audit_foreign_keys(
                     let mut sample_keys = Vec::new();
                     if rows > 0 && !key.is_empty() {
                         let sql = format!(
-                            "SELECT {} FROM {qchild} WHERE {condition} ORDER BY {} LIMIT {samples}",
+                            "SELECT {} FROM {qchild} WHERE {condition} ORDER BY {}{}",
                             source.key_select(&key, None),
-                            source.order_by(&key)
+                            source.order_by(&key),
+                            source.limit(samples)
                         );
                         sample_keys = source
                             .query_text_rows(&sql)

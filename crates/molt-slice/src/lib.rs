@@ -7,6 +7,8 @@
 //! documented in `docs/phase-plan.md`.
 
 mod audit;
+#[cfg(feature = "oracle")]
+mod oracle;
 mod plan;
 mod shard;
 mod source;
@@ -62,10 +64,11 @@ pub enum Command {
         /// Find shard boundaries from a sample of this percentage of each table.
         #[arg(long, value_name = "PERCENT")]
         sample_percent: Option<f64>,
-        /// MySQL sources: the target schema the tables land in (as molt-dump
-        /// --target-schema), for `via` filters run on the target.
-        #[arg(long, value_name = "NAME", default_value = "public")]
-        target_schema: String,
+        /// MySQL and Oracle sources: the target schema the tables land in (as
+        /// molt-dump --target-schema), for `via` filters run on the target.
+        /// [default: MySQL public; Oracle each owner's name, lower-cased when unquoted]
+        #[arg(long, value_name = "NAME")]
+        target_schema: Option<String>,
         /// MySQL sources: names keep their case on the target (as molt-dump --keep-case).
         #[arg(long)]
         keep_case: bool,
@@ -130,9 +133,11 @@ async fn run_async(args: Args) -> anyhow::Result<i32> {
             let (mut source, plan) = connect(&common).await?;
             let naming = match source.engine() {
                 molt_core::Engine::Mysql => plan::TargetNaming {
-                    schema: Some(target_schema),
+                    schema: Some(target_schema.unwrap_or_else(|| "public".into())),
                     keep_case,
+                    oracle: false,
                 },
+                molt_core::Engine::Oracle => plan::TargetNaming::oracle(target_schema),
                 _ => plan::TargetNaming::identity(),
             };
             let method = sample_percent.map_or(shard::Method::Exact, shard::Method::Sample);

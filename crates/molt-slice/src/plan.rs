@@ -209,12 +209,17 @@ impl Phase {
 
 /// How source names become target names: unchanged for PostgreSQL sources;
 /// for MySQL, lower-cased (unless `--keep-case`) in the schema chosen with
-/// `--target-schema`, the same rule molt-dump applies.
+/// `--target-schema`; for Oracle, unquoted (upper-case) names lower-cased
+/// and others kept (`molt_core::oracle::target_name`), the owner as the
+/// schema unless `--target-schema` names one. The same rules molt-dump
+/// applies.
 #[derive(Clone, Debug)]
 pub struct TargetNaming {
-    /// `None`: tables keep their source schema.
+    /// `None`: tables keep their source schema (Oracle: its target name).
     pub schema: Option<String>,
     pub keep_case: bool,
+    /// Oracle's rule instead of `keep_case`.
+    pub oracle: bool,
 }
 
 impl TargetNaming {
@@ -222,22 +227,40 @@ impl TargetNaming {
         TargetNaming {
             schema: None,
             keep_case: true,
+            oracle: false,
+        }
+    }
+
+    /// Oracle's naming, into `schema` or each owner's target name.
+    pub fn oracle(schema: Option<String>) -> TargetNaming {
+        TargetNaming {
+            schema,
+            keep_case: false,
+            oracle: true,
         }
     }
 
     pub fn is_identity(&self) -> bool {
-        self.schema.is_none() && self.keep_case
+        self.schema.is_none() && self.keep_case && !self.oracle
     }
 
     pub fn table(&self, table: &TableName) -> TableName {
         TableName::new(
-            self.schema.clone().unwrap_or_else(|| table.schema.clone()),
+            self.schema.clone().unwrap_or_else(|| {
+                if self.oracle {
+                    molt_core::oracle::target_name(&table.schema)
+                } else {
+                    table.schema.clone()
+                }
+            }),
             self.column(&table.name),
         )
     }
 
     pub fn column(&self, name: &str) -> String {
-        if self.keep_case {
+        if self.oracle {
+            molt_core::oracle::target_name(name)
+        } else if self.keep_case {
             name.to_string()
         } else {
             name.to_lowercase()

@@ -37,6 +37,10 @@ pub async fn shard_slice(
     shard_rows: u64,
     method: Method,
 ) -> anyhow::Result<Sharding> {
+    #[cfg(feature = "oracle")]
+    if let Source::Oracle(o) = source {
+        return oracle_shards(o, table, key, predicate, shard_rows, method).await;
+    }
     let where_clause = predicate
         .map(|p| format!(" WHERE ({p})"))
         .unwrap_or_default();
@@ -68,6 +72,8 @@ pub async fn shard_slice(
                         None => format!("{qtable} WHERE {sample}"),
                     }
                 }
+                #[cfg(feature = "oracle")]
+                Source::Oracle(_) => unreachable!("Oracle slices are sharded above"),
             };
             (from, step, 1.0 / fraction)
         }
@@ -75,6 +81,8 @@ pub async fn shard_slice(
     let rn_text = match source {
         Source::Postgres(_) => "s.rn::text",
         Source::Mysql { .. } => "CAST(s.rn AS CHAR)",
+        #[cfg(feature = "oracle")]
+        Source::Oracle(_) => unreachable!("Oracle slices are sharded above"),
     };
     let key_aliases: Vec<String> = (0..key.len()).map(|i| format!("k{i}")).collect();
     let sql = format!(
@@ -88,8 +96,55 @@ pub async fn shard_slice(
         .query_text_rows(&sql)
         .await
         .map_err(|e| e.context(format!("finding shard boundaries of {table}")))?;
+    shards_from_boundaries(table, key, rows, &boundaries, scale)
+}
+
+/// Oracle: the count and the boundaries from `molt_core::oracle::sql`
+/// (every row of the slice: sampling is not offered for Oracle yet).
+#[cfg(feature = "oracle")]
+async fn oracle_shards(
+    source: &mut crate::oracle::OracleSource,
+    table: &TableName,
+    key: &[KeyColumn],
+    predicate: Option<&str>,
+    shard_rows: u64,
+    method: Method,
+) -> anyhow::Result<Sharding> {
+    let rows = source
+        .count(table, predicate)
+        .await
+        .map_err(|e| e.context(format!("counting the rows of {table} in the slice")))?;
+    if key.is_empty() || rows <= shard_rows || shard_rows == 0 {
+        return Ok(Sharding {
+            rows,
+            shards: vec![(Shard::whole(), rows)],
+        });
+    }
+    if let Method::Sample(_) = method {
+        eprintln!(
+            "molt-slice: warning: {table}: --sample-percent is not supported for Oracle sources: boundaries come from every row"
+        );
+    }
+    let boundaries = source
+        .boundaries(table, predicate, shard_rows)
+        .await
+        .map_err(|e| e.context(format!("finding shard boundaries of {table}")))?;
+    shards_from_boundaries(table, key, rows, &boundaries, 1.0)
+}
+
+/// Shards from boundary rows (key values, then the row number as text).
+fn shards_from_boundaries(
+    table: &TableName,
+    key: &[KeyColumn],
+    rows: u64,
+    boundaries: &[Vec<Option<String>>],
+    scale: f64,
+) -> anyhow::Result<Sharding> {
     if boundaries.is_empty() {
-        return Ok(whole(rows));
+        return Ok(Sharding {
+            rows,
+            shards: vec![(Shard::whole(), rows)],
+        });
     }
     let key_names: Vec<String> = key.iter().map(|k| k.name.clone()).collect();
     let count = boundaries.len() as u32 + 1;

@@ -5,7 +5,7 @@
 //! values come back as text in the stream's value form, so they can be
 //! written into shard bounds unchanged.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use molt_core::ident;
 use molt_core::stream::TableName;
 use molt_core::{ConnUrl, Engine};
@@ -25,6 +25,9 @@ pub struct ForeignKey {
 pub struct KeyColumn {
     pub name: String,
     pub bytes: bool,
+    /// Oracle: how the column is read and its fractional-second digits,
+    /// which fix its stream text expression.
+    pub oracle: Option<(molt_core::oracle::ReadKind, u8)>,
 }
 
 /// A connected source.
@@ -34,6 +37,8 @@ pub enum Source {
         conn: mysql_async::Conn,
         database: String,
     },
+    #[cfg(feature = "oracle")]
+    Oracle(crate::oracle::OracleSource),
 }
 
 /// A row of key values (`None` is NULL).
@@ -53,11 +58,20 @@ impl Source {
             Engine::Mysql => {
                 let opts = molt_core::connect::mysql_opts(url)?;
                 let database = opts.db_name().unwrap_or_default().to_string();
-                let mut conn = mysql_async::Conn::new(opts).await.with_context(|| format!("connecting to {url}"))?;
-                conn.query_drop("SET time_zone = '+00:00', NAMES utf8mb4").await.context("setting session variables")?;
+                let mut conn = mysql_async::Conn::new(opts)
+                    .await
+                    .with_context(|| format!("connecting to {url}"))?;
+                conn.query_drop("SET time_zone = '+00:00', NAMES utf8mb4")
+                    .await
+                    .context("setting session variables")?;
                 Ok(Source::Mysql { conn, database })
             }
-            Engine::Oracle => bail!("molt-slice: Oracle sources are not supported yet (the plan SQL is the same; see docs/phase-plan.md)"),
+            #[cfg(feature = "oracle")]
+            Engine::Oracle => Ok(Source::Oracle(
+                crate::oracle::OracleSource::connect(url).await?,
+            )),
+            #[cfg(not(feature = "oracle"))]
+            Engine::Oracle => anyhow::bail!(molt_core::oracle::built_without_oracle("molt-slice")),
         }
     }
 
@@ -66,6 +80,8 @@ impl Source {
         match self {
             Source::Postgres(_) => "public".into(),
             Source::Mysql { database, .. } => database.clone(),
+            #[cfg(feature = "oracle")]
+            Source::Oracle(o) => o.owner.clone(),
         }
     }
 
@@ -73,6 +89,8 @@ impl Source {
         match self {
             Source::Postgres(_) => ident::quote_pg(name),
             Source::Mysql { .. } => ident::quote_mysql(name),
+            #[cfg(feature = "oracle")]
+            Source::Oracle(_) => molt_core::oracle::quote_oracle(name),
         }
     }
 
@@ -111,6 +129,8 @@ impl Source {
             (Source::Postgres(_), false) => format!("{col}::text"),
             (Source::Mysql { .. }, true) => format!("REPLACE(TO_BASE64({col}), '\\n', '')"),
             (Source::Mysql { .. }, false) => format!("CAST({col} AS CHAR)"),
+            #[cfg(feature = "oracle")]
+            (Source::Oracle(_), _) => crate::oracle::key_text(column, alias),
         }
     }
 
@@ -137,6 +157,8 @@ impl Source {
                 )
                 .await
                 .with_context(|| format!("listing tables of database {schema}"))?,
+            #[cfg(feature = "oracle")]
+            Source::Oracle(o) => return o.tables(schema).await,
         };
         Ok(names
             .into_iter()
@@ -183,10 +205,16 @@ impl Source {
                     })
                     .collect()
             }
+            #[cfg(feature = "oracle")]
+            Source::Oracle(o) => return o.primary_key(table).await,
         };
         Ok(rows
             .into_iter()
-            .map(|(name, bytes)| KeyColumn { name, bytes })
+            .map(|(name, bytes)| KeyColumn {
+                name,
+                bytes,
+                oracle: None,
+            })
             .collect())
     }
 
@@ -222,6 +250,8 @@ impl Source {
                 )
                 .await
                 .with_context(|| format!("reading the foreign keys of {table}"))?,
+            #[cfg(feature = "oracle")]
+            Source::Oracle(o) => return o.foreign_keys(table).await,
         };
         let mut fks: Vec<ForeignKey> = Vec::new();
         for (name, column, pschema, ptable, pcolumn, _) in rows {
@@ -253,6 +283,8 @@ impl Source {
                 let n: Option<Option<i64>> = conn.query_first(sql).await?;
                 Ok(n.flatten().unwrap_or(0) as u64)
             }
+            #[cfg(feature = "oracle")]
+            Source::Oracle(o) => o.query_count(sql).await,
         }
     }
 
@@ -289,6 +321,8 @@ impl Source {
                     })
                     .collect()
             }
+            #[cfg(feature = "oracle")]
+            Source::Oracle(o) => o.query_text_rows(sql).await,
         }
     }
 
@@ -340,6 +374,8 @@ impl Source {
                     .await?;
                 Ok(avg.flatten().unwrap_or(0) as f64)
             }
+            #[cfg(feature = "oracle")]
+            Source::Oracle(o) => o.average_row_bytes(table).await,
         }
     }
 
@@ -363,6 +399,17 @@ impl Source {
         match self {
             Source::Postgres(_) => Engine::Postgres,
             Source::Mysql { .. } => Engine::Mysql,
+            #[cfg(feature = "oracle")]
+            Source::Oracle(_) => Engine::Oracle,
+        }
+    }
+
+    /// ` LIMIT n`, in the source's dialect.
+    pub fn limit(&self, n: u64) -> String {
+        match self {
+            #[cfg(feature = "oracle")]
+            Source::Oracle(_) => format!(" FETCH FIRST {n} ROWS ONLY"),
+            _ => format!(" LIMIT {n}"),
         }
     }
 }

@@ -8,6 +8,8 @@
 //! command line, [`units`]), connects ([`sides`]), runs each table
 //! ([`table`]) and writes the report records ([`output`]).
 
+#[cfg(feature = "oracle")]
+mod oracle;
 mod output;
 mod sides;
 mod table;
@@ -34,7 +36,7 @@ Exit codes: 0 no differences, 1 failure (including a lost connection), 2 usage e
 (see docs/exit-codes.md and docs/verify.md)."
 )]
 pub struct Args {
-    /// Source URL (postgres://, mysql://), or env:VAR / file:PATH.
+    /// Source URL (postgres://, mysql://, oracle:// with the `oracle` build feature), or env:VAR / file:PATH.
     #[arg(long, env = "MOLT_SOURCE", hide_env_values = true)]
     pub source: String,
     /// Target URL (postgresql:// or cockroachdb://), or env:VAR / file:PATH.
@@ -139,6 +141,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
         }
     }
     let source = ConnUrl::resolve(&args.source).context("--source")?;
+    if source.engine() == molt_core::Engine::Oracle && !cfg!(feature = "oracle") {
+        anyhow::bail!(molt_core::oracle::built_without_oracle("molt-verify"));
+    }
     let target = ConnUrl::resolve(&args.target).context("--target")?;
     let options = Options {
         chunk_rows: args.chunk_rows,
@@ -204,9 +209,13 @@ async fn verify(
                 started_at: table_started,
                 finished_at: std::time::SystemTime::now(),
             };
-            molt_core::ledger::record_verify_result(&sides.target.client, &args.ledger_schema, &result)
-                .await
-                .with_context(|| format!("recording the result of {} in the ledger", unit.table))?;
+            molt_core::ledger::record_verify_result(
+                &sides.target.client,
+                &args.ledger_schema,
+                &result,
+            )
+            .await
+            .with_context(|| format!("recording the result of {} in the ledger", unit.table))?;
         }
     }
     out.summary(tables, differences, started.elapsed().as_secs_f64())?;

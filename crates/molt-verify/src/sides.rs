@@ -1,5 +1,5 @@
-//! The two connections: the source (PostgreSQL or MySQL) and the target
-//! (CockroachDB or PostgreSQL).
+//! The two connections: the source (PostgreSQL, MySQL, or Oracle with the
+//! cargo feature `oracle`) and the target (CockroachDB or PostgreSQL).
 
 use anyhow::Context;
 use molt_core::mysql::catalog::ServerInfo;
@@ -16,6 +16,15 @@ pub enum Source {
         server: ServerInfo,
         /// The database named in the URL: the default for unqualified tables.
         db: String,
+    },
+    #[cfg(feature = "oracle")]
+    Oracle {
+        /// Each row read opens its own connection.
+        url: ConnUrl,
+        /// For catalog reads and counts (blocking: used from blocking threads).
+        conn: std::sync::Arc<molt_core::oracle::driver::Connection>,
+        /// The connecting user: the default owner of unqualified tables.
+        owner: String,
     },
 }
 
@@ -41,6 +50,8 @@ impl Sides {
         match &self.source {
             Source::Pg(_) => "public",
             Source::Mysql { db, .. } => db,
+            #[cfg(feature = "oracle")]
+            Source::Oracle { owner, .. } => owner,
         }
     }
 
@@ -66,8 +77,19 @@ async fn connect_source(url: &ConnUrl) -> anyhow::Result<Source> {
                 db,
             })
         }
+        #[cfg(feature = "oracle")]
         Engine::Oracle => {
-            anyhow::bail!("source {url}: molt-verify does not compare Oracle sources yet")
+            let owner = molt_core::oracle::params::connect_params(url)
+                .map_err(|e| anyhow::anyhow!(e))?
+                .user
+                .to_uppercase();
+            Ok(Source::Oracle {
+                url: url.clone(),
+                conn: crate::oracle::connect(url).await?,
+                owner,
+            })
         }
+        #[cfg(not(feature = "oracle"))]
+        Engine::Oracle => anyhow::bail!(molt_core::oracle::built_without_oracle("molt-verify")),
     }
 }

@@ -6,8 +6,9 @@
 //!   split into key-range chunks (`--chunk-rows`), each chunk is hashed
 //!   inside both databases at once, and only chunks whose (count, hash)
 //!   differ are read and merge-joined in the client ("chunked-hash").
-//! - a MySQL source, with a primary key: both sides are streamed in key
-//!   order and merge-joined ("merge").
+//! - a MySQL or Oracle source, with a primary key: both sides are streamed
+//!   in key order and merge-joined ("merge"); for Oracle, `''` and NULL
+//!   are the same on both sides (`molt_core::oracle::fold_empty`).
 //! - no primary key: both sides are streamed and compared as multisets of
 //!   rows ("multiset"), with a warning.
 //!
@@ -49,12 +50,16 @@ impl TableOutcome {
 enum SourceRead {
     Pg(PgConn, Arc<pg::TableRead>),
     Mysql(mysql_async::Opts, Arc<mysql::TableRead>),
+    #[cfg(feature = "oracle")]
+    Oracle(molt_core::ConnUrl, Arc<crate::oracle::OracleRead>),
 }
 
 /// The source table: its header and how the dump reads each column.
 enum SourceTable {
     Pg(molt_core::postgres::catalog::SourceTable),
     Mysql(molt_core::mysql::catalog::TablePlan),
+    #[cfg(feature = "oracle")]
+    Oracle(Arc<molt_core::oracle::OracleTable>),
 }
 
 impl SourceTable {
@@ -62,6 +67,8 @@ impl SourceTable {
         match self {
             SourceTable::Pg(t) => &t.header,
             SourceTable::Mysql(p) => &p.header,
+            #[cfg(feature = "oracle")]
+            SourceTable::Oracle(t) => &t.header,
         }
     }
 }
@@ -97,6 +104,13 @@ async fn load_source(
             };
             let plan = load_table(conn, server, &unit.table.schema, &info, &dump_options).await?;
             Ok(SourceTable::Mysql(plan))
+        }
+        #[cfg(feature = "oracle")]
+        Source::Oracle { conn, .. } => {
+            let table = crate::oracle::load_table(conn, &unit.table, options.target_schema.clone())
+                .await?
+                .with_context(|| format!("table {} does not exist on the source", unit.table))?;
+            Ok(SourceTable::Oracle(Arc::new(table)))
         }
     }
 }
@@ -164,6 +178,18 @@ fn source_read(sides: &Sides, source: &SourceTable, p: &Pairing, unit: &Unit) ->
                 }),
             )
         }
+        #[cfg(feature = "oracle")]
+        (Source::Oracle { url, .. }, SourceTable::Oracle(t)) => SourceRead::Oracle(
+            url.clone(),
+            Arc::new(crate::oracle::OracleRead {
+                table: t.clone(),
+                source_index: p.source_index.clone(),
+                key: p.key.clone(),
+                filter: unit.filter.clone(),
+                logicals: Arc::new(p.columns.iter().map(|c| c.logical).collect()),
+                truncated: Default::default(),
+            }),
+        ),
         _ => unreachable!("the source table was loaded from this source"),
     }
 }
@@ -210,6 +236,8 @@ impl Compare {
                 Ok(read.spawn_rows(conn.clone(), range.clone(), "source"))
             }
             SourceRead::Mysql(..) => unreachable!("MySQL rows are read whole"),
+            #[cfg(feature = "oracle")]
+            SourceRead::Oracle(..) => unreachable!("Oracle rows are read whole"),
         }
     }
 
@@ -221,7 +249,7 @@ impl Compare {
                     .map_err(|e| VerifyError::new(format!("source: {e}")))?;
                 Ok(read.spawn_rows(conn))
             }
-            SourceRead::Pg(..) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 
@@ -257,10 +285,17 @@ impl Compare {
         let mut src = match &self.source {
             SourceRead::Pg(..) => self.spawn_source(range)?,
             SourceRead::Mysql(..) => self.spawn_mysql().await?,
+            #[cfg(feature = "oracle")]
+            SourceRead::Oracle(url, read) => read.spawn_rows(url.clone()),
         };
         let mut tgt = self
             .target
             .spawn_rows(self.target_conn.clone(), range.clone(), "target");
+        #[cfg(feature = "oracle")]
+        if let SourceRead::Oracle(_, read) = &self.source {
+            // Oracle's '' is NULL: the target's '' is folded the same way.
+            tgt = crate::oracle::fold_target(tgt, read.logicals.clone());
+        }
         let mut keep = |f: Finding| {
             if findings.len() < cap {
                 findings.push(f);
@@ -443,6 +478,17 @@ pub async fn verify_table(
         reported += findings.len() as u64;
     }
 
+    #[cfg(feature = "oracle")]
+    if let SourceRead::Oracle(_, read) = &compare.source {
+        let n = read.truncated.load(std::sync::atomic::Ordering::Relaxed);
+        if n > 0 {
+            let w = format!(
+                "{n} source values had digits below the microsecond: compared truncated to the microsecond,                  as molt-dump --allow-rounding writes them"
+            );
+            eprintln!("molt-verify: warning: {}: {w}", unit.table);
+            warnings.push(w);
+        }
+    }
     out.table_summary(&TableReport {
         phase: &unit.phase,
         table: &unit.table,
@@ -487,6 +533,8 @@ async fn count_source(
     Ok(match (read, &mut sides.source) {
         (SourceRead::Pg(conn, read), _) => read.count(&conn, "source").await?,
         (SourceRead::Mysql(_, read), Source::Mysql { conn, .. }) => read.count(conn).await?,
+        #[cfg(feature = "oracle")]
+        (SourceRead::Oracle(_, read), Source::Oracle { conn, .. }) => read.count(conn).await?,
         _ => unreachable!(),
     })
 }

@@ -232,3 +232,63 @@ pub fn load_table(
         opts,
     )?))
 }
+
+/// The spellings to try for a name an operator wrote: as written, then as
+/// Oracle folds an unquoted name (upper case), so that `hr.employees`
+/// finds `HR.EMPLOYEES` while a quoted-case `"Orders"` is still found
+/// as written.
+pub fn name_candidates(name: &str) -> Vec<String> {
+    let mut out = vec![name.to_string()];
+    let upper = name.to_uppercase();
+    if upper != name {
+        out.push(upper);
+    }
+    out
+}
+
+/// [`load_table`] for a table named as an operator wrote it (see
+/// [`name_candidates`]); the header names the table as Oracle spells it.
+pub fn find_table(
+    conn: &Connection,
+    table: &crate::stream::TableName,
+    opts: &BuildOptions,
+) -> Result<Option<OracleTable>, OracleError> {
+    for owner in name_candidates(&table.schema) {
+        for name in name_candidates(&table.name) {
+            if let Some(t) = load_table(conn, &owner, &name, opts)? {
+                return Ok(Some(t));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The bind values of a generated statement, in placeholder order (the
+/// SCN as a number when it is one).
+pub fn bind_params(
+    query: &super::sql::Query,
+    scn: Option<&str>,
+) -> Result<Vec<Box<dyn oracle::sql_type::ToSql>>, OracleError> {
+    use super::sql::BindValue;
+    query
+        .binds
+        .iter()
+        .map(
+            |(name, value)| -> Result<Box<dyn oracle::sql_type::ToSql>, OracleError> {
+                Ok(match value {
+                    BindValue::Scn => {
+                        let scn = scn.ok_or_else(|| OracleError::Db {
+                            context: "binding the statement's values".into(),
+                            message: format!("no SCN given for :{name}"),
+                        })?;
+                        match scn.parse::<u64>() {
+                            Ok(n) => Box::new(n),
+                            Err(_) => Box::new(scn.to_string()),
+                        }
+                    }
+                    BindValue::Text(t) => Box::new(t.clone()),
+                })
+            },
+        )
+        .collect()
+}

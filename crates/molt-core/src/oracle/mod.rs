@@ -35,6 +35,20 @@ pub mod conn;
 #[cfg(feature = "oracle")]
 pub mod convert;
 
+/// The `oracle` driver crate (cargo feature `oracle`), re-exported so that
+/// the tools name its types (`Connection`, `ToSql`) without depending on
+/// it themselves, and always in the version molt-core was built with.
+#[cfg(feature = "oracle")]
+pub use ::oracle as driver;
+
+/// The one-line error of a tool built without the cargo feature `oracle`
+/// and handed an `oracle://` URL.
+pub fn built_without_oracle(tool: &str) -> String {
+    format!(
+        "this {tool} was built without Oracle support: rebuild with `cargo build --features oracle`"
+    )
+}
+
 pub use catalog::{build_table, BuildOptions, OracleTable};
 pub use ident::{quote_oracle, quote_oracle_table, target_name};
 pub use types::{map_column, MapError, MapOptions, Mapped, OracleColumn, ReadKind};
