@@ -61,13 +61,18 @@ pub fn run_tool(tool: &str, entry: impl FnOnce() -> anyhow::Result<i32>) -> i32 
         Err(err) if is_broken_pipe(&err) => SUCCESS,
         Err(err) => {
             let code = err.downcast_ref::<ExitError>().map_or(FAILURE, |e| e.code);
-            let mut line = format!("{tool}: error: {err}");
+            let mut message = err.to_string();
             for cause in err.chain().skip(1) {
-                line.push_str(": ");
-                line.push_str(&cause.to_string());
+                message.push_str(": ");
+                message.push_str(&cause.to_string());
             }
-            let line = crate::url::redact_text(&line);
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
+            match crate::diag::format() {
+                crate::diag::LogFormat::Text => {
+                    let line = crate::url::redact_text(&format!("{tool}: error: {message}"));
+                    let _ = writeln!(std::io::stderr().lock(), "{line}");
+                }
+                crate::diag::LogFormat::Json => crate::diag::emit("error", &message),
+            }
             code
         }
     }

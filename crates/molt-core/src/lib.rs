@@ -15,6 +15,7 @@
 //!   introspection, type mapping and SQL.
 
 pub mod connect;
+pub mod diag;
 pub mod digest;
 pub mod exit;
 pub mod ident;
