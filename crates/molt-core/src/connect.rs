@@ -333,7 +333,7 @@ where
         // caller reports it with context; this line says which server.
         if let Err(e) = connection.await {
             if !e.is_closed() {
-                eprintln!("molt: connection to {label} ended: {}", redact_text(&e.to_string()));
+                crate::info!("connection to {label} ended: {}", redact_text(&e.to_string()));
             }
         }
     })

@@ -103,8 +103,8 @@ impl ConnUrl {
             && std::env::args().skip(1).any(|a| a.contains(arg))
             && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed)
         {
-            eprintln!(
-                "molt: warning: {} has a password on the command line, where `ps` shows it to every local user: \
+            crate::warn!(
+                "{} has a password on the command line, where `ps` shows it to every local user: \
                  pass it in MOLT_SOURCE/MOLT_TARGET or as file:PATH instead",
                 self.redacted()
             );

@@ -44,6 +44,8 @@ molt-cutover switch --plan phases.toml --phase A --source $SRC --target $TGT --h
 Exit codes: 0 success, 1 failure, 2 usage error, 3 proof found differences, 4 switch refused (see docs/exit-codes.md)."
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub diag: molt_core::diag::DiagArgs,
     #[command(subcommand)]
     pub command: Cmd,
 }
@@ -203,6 +205,7 @@ pub fn command() -> clap::Command {
 /// Runs molt-cutover with the given arguments (program name first).
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
     let args = Args::parse_from(args);
+    molt_core::diag::set_format(args.diag.log_format);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -224,7 +227,7 @@ async fn connect_source(raw: &str) -> anyhow::Result<(ConnUrl, SourceConn)> {
 }
 
 fn say(message: impl AsRef<str>) {
-    eprintln!("molt-cutover: {}", message.as_ref());
+    molt_core::info!("{}", message.as_ref());
 }
 
 impl Cmd {

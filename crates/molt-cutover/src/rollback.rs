@@ -223,8 +223,8 @@ pub async fn export(
         }))?;
         writer.maybe_flush()?;
         total += digest.rows;
-        eprintln!(
-            "molt-cutover: phase {phase}: exported {} rows of {} for {}",
+        molt_core::info!(
+            "phase {phase}: exported {} rows of {} for {}",
             digest.rows, t.target, t.source
         );
     }

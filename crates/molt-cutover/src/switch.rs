@@ -24,7 +24,7 @@ pub fn enforce(phase: &str, gate: &GateReport, force: bool) -> anyhow::Result<()
     }
     if force {
         for unmet in &gate.unmet {
-            eprintln!("molt-cutover: warning: --force: ignoring: {unmet}");
+            molt_core::warn!("--force: ignoring: {unmet}");
         }
         return Ok(());
     }

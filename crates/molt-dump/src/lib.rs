@@ -45,10 +45,13 @@ pub enum Format {
 #[command(
     name = "molt-dump",
     version,
+    long_about = None,
     about = "Read slices from the source in one consistent snapshot and stream their schema and rows",
     after_help = "Examples:\n  molt-dump --source postgres://app@db/shop --table public.orders --filter \"region = 'A'\" > orders.ndjson\n  molt-slice plan --plan phases.toml --phase A | molt-dump --source env:SRC --jobs 8 | molt-load --target env:DST\n  molt-dump --source postgres://app@db/shop --all --schema public > shop.ndjson\n  molt-dump --source mysql://app@db/shop --all --type-map types.toml --target-schema shop | molt-load --target env:DST\n\nExit codes: 0 success, 1 failure, 2 usage error (see docs/exit-codes.md)."
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub diag: molt_core::diag::DiagArgs,
     /// Source database URL (postgres://, mysql://, oracle:// with the `oracle` build feature); `env:VAR` and `file:PATH` read it from elsewhere.
     #[arg(long, env = "MOLT_SOURCE", hide_env_values = true, value_name = "URL")]
     pub source: Option<String>,
@@ -174,6 +177,7 @@ pub fn command() -> clap::Command {
 /// Runs molt-dump with the given arguments (program name first).
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
     let args = Args::parse_from(args);
+    molt_core::diag::set_format(args.diag.log_format);
     let Some(raw_source) = args.source.as_deref() else {
         return Err(
             ExitError::new(USAGE, "no source: give --source URL or set MOLT_SOURCE").into(),

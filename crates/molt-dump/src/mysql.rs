@@ -39,8 +39,8 @@ pub async fn dump(args: &crate::Args, source: &ConnUrl, slices: Vec<Slice>) -> a
     .with_context(|| format!("dumping from {source}"))?;
     if !args.quiet {
         let rows: u64 = summary.sections.iter().map(|s| s.rows).sum();
-        eprintln!(
-            "molt-dump: {} sections, {rows} rows{}",
+        molt_core::info!(
+            "{} sections, {rows} rows{}",
             summary.sections.len(),
             summary
                 .position
@@ -51,8 +51,8 @@ pub async fn dump(args: &crate::Args, source: &ConnUrl, slices: Vec<Slice>) -> a
         for s in &summary.sections {
             for c in &s.changes {
                 if let Some(t) = &s.table {
-                    eprintln!(
-                        "molt-dump: {t}.{}: {} values changed ({})",
+                    molt_core::info!(
+                        "{t}.{}: {} values changed ({})",
                         c.column, c.count, c.policy
                     );
                 }

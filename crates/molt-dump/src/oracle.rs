@@ -92,7 +92,7 @@ fn dump_blocking(settings: &Settings, url: &ConnUrl, slices: Vec<Slice>) -> anyh
     let server_version = match conn::server_version(&coordinator) {
         Ok(v) => Some(v),
         Err(e) => {
-            eprintln!("molt-dump: warning: the stream will carry no server version: {e}");
+            molt_core::warn!("the stream will carry no server version: {e}");
             None
         }
     };
@@ -124,14 +124,14 @@ fn dump_blocking(settings: &Settings, url: &ConnUrl, slices: Vec<Slice>) -> anyh
     output.finish().context("writing the stream")?;
     if !settings.quiet {
         let rows: u64 = stats.iter().map(|s| s.rows).sum();
-        eprintln!(
-            "molt-dump: {} sections, {rows} rows, SCN {scn}",
+        molt_core::info!(
+            "{} sections, {rows} rows, SCN {scn}",
             stats.len()
         );
         for s in &stats {
             for c in &s.changes {
-                eprintln!(
-                    "molt-dump: {}.{}: {} values changed ({})",
+                molt_core::info!(
+                    "{}.{}: {} values changed ({})",
                     s.table, c.column, c.count, c.policy
                 );
             }
@@ -200,7 +200,7 @@ fn introspect(
                     );
                 };
                 for note in &table.header.notes {
-                    eprintln!("molt-dump: notice: {}: {note}", table.header.table);
+                    molt_core::warn!("{}: {note}", table.header.table);
                 }
                 let table = Arc::new(table);
                 tables.push((slice.table.clone(), table.clone()));
@@ -311,8 +311,8 @@ fn worker(
             .finish()
             .context("writing the stream")?;
         if !settings.quiet {
-            eprintln!(
-                "molt-dump: {} shard {}: {} rows in {:.2}s",
+            molt_core::info!(
+                "{} shard {}: {} rows in {:.2}s",
                 section.slice.table,
                 section.slice.shard,
                 s.rows,

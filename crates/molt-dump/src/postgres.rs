@@ -42,7 +42,7 @@ pub async fn dump(args: &Args, url: &ConnUrl, slices: Vec<Slice>) -> anyhow::Res
     let position = match snapshot::wal_position(client).await {
         Ok(lsn) => Some(lsn),
         Err(e) => {
-            eprintln!("molt-dump: warning: the stream will carry no WAL position: {e}");
+            molt_core::warn!("the stream will carry no WAL position: {e}");
             None
         }
     };
@@ -135,7 +135,7 @@ async fn introspect(client: &Client, slices: Vec<Slice>) -> anyhow::Result<Vec<S
                     );
                 };
                 for notice in &table.notices {
-                    eprintln!("molt-dump: notice: {notice}");
+                    molt_core::warn!("{notice}");
                 }
                 let table = Arc::new(table);
                 tables.insert(slice.table.clone(), table.clone());
@@ -220,8 +220,8 @@ async fn worker(
         let spill = writer.into_inner().context("writing the stream")?;
         spill.finish().context("writing the stream")?;
         if !quiet {
-            eprintln!(
-                "molt-dump: {} shard {}: {rows} rows in {:.2}s",
+            molt_core::info!(
+                "{} shard {}: {rows} rows in {:.2}s",
                 section.slice.table,
                 section.slice.shard,
                 started.elapsed().as_secs_f64()
@@ -325,8 +325,8 @@ async fn write_csv(args: &Args, client: &Client, sections: Vec<Section>) -> anyh
         csv.flush().context("writing CSV")?;
     }
     if !args.quiet {
-        eprintln!(
-            "molt-dump: {} shard {}: {rows} rows in {:.2}s",
+        molt_core::info!(
+            "{} shard {}: {rows} rows in {:.2}s",
             section.slice.table,
             section.slice.shard,
             started.elapsed().as_secs_f64()

@@ -34,6 +34,8 @@ pub use plan::{glob_match, Plan, PlanFile};
     after_help = "Examples:\n  molt-slice plan --plan phases.toml --phase A --source $SRC | molt-dump | molt-load\n  molt-slice audit --plan phases.toml --source $SRC\n\nExit codes: 0 success, 1 failure, 2 usage error, 3 audit found rows outside the plan (see docs/exit-codes.md)."
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub diag: molt_core::diag::DiagArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -106,6 +108,7 @@ pub fn command() -> clap::Command {
 /// Runs molt-slice with the given arguments (program name first).
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
     let args = Args::parse_from(args);
+    molt_core::diag::set_format(args.diag.log_format);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -149,8 +152,8 @@ async fn run_async(args: Args) -> anyhow::Result<i32> {
                     let predicate = phase.predicate(&entry.table, &source)?;
                     let key = source.primary_key(&entry.table).await?;
                     if key.is_empty() {
-                        eprintln!(
-                            "molt-slice: warning: {} has no primary key: one shard",
+                        molt_core::warn!(
+                            "{} has no primary key: one shard",
                             entry.table
                         );
                     }
@@ -201,7 +204,7 @@ async fn run_async(args: Args) -> anyhow::Result<i32> {
                             "{}",
                             serde_json::json!({"type":"report","kind":"audit_unplanned_table","table":table,"ok":allow_unplanned})
                         )?;
-                        eprintln!("molt-slice: {table}: no phase mentions this table");
+                        molt_core::info!("{table}: no phase mentions this table");
                     }
                 }
             }
@@ -209,8 +212,8 @@ async fn run_async(args: Args) -> anyhow::Result<i32> {
                 let result = audit::audit_table(&mut source, &plan, table, samples).await?;
                 if !result.ok() {
                     problems += 1;
-                    eprintln!(
-                        "molt-slice: {table}: {} rows in no phase, {} in several, {} with a NULL filter (of {})",
+                    molt_core::info!(
+                        "{table}: {} rows in no phase, {} in several, {} with a NULL filter (of {})",
                         result.unmatched, result.overlapping, result.null_filter, result.rows
                     );
                 }
@@ -219,8 +222,8 @@ async fn run_async(args: Args) -> anyhow::Result<i32> {
             for fk in audit::audit_foreign_keys(&mut source, &plan, samples).await? {
                 if fk.rows > 0 {
                     problems += 1;
-                    eprintln!(
-                        "molt-slice: {}: {} rows of phase {} reference {} rows of the later phase {} (constraint {})",
+                    molt_core::info!(
+                        "{}: {} rows of phase {} reference {} rows of the later phase {} (constraint {})",
                         fk.child, fk.rows, fk.from_phase, fk.parent, fk.to_phase, fk.constraint
                     );
                 }
@@ -233,8 +236,8 @@ async fn run_async(args: Args) -> anyhow::Result<i32> {
             )?;
             out.flush()?;
             if problems == 0 {
-                eprintln!(
-                    "molt-slice: audit passed: every row of {} tables belongs to exactly one phase",
+                molt_core::info!(
+                    "audit passed: every row of {} tables belongs to exactly one phase",
                     planned.len()
                 );
                 Ok(exit::SUCCESS)
@@ -296,14 +299,14 @@ async fn run_async(args: Args) -> anyhow::Result<i32> {
                         "bytes":phase_bytes.round(),"rows_per_second":rate.map(|r| r.rows_per_second),"projected_seconds":seconds})
                 )?;
                 match seconds {
-                    Some(s) => eprintln!(
-                        "molt-slice: phase {}: {phase_rows} rows, {:.1} MB, about {:.0} s at {:.0} rows/s",
+                    Some(s) => molt_core::info!(
+                        "phase {}: {phase_rows} rows, {:.1} MB, about {:.0} s at {:.0} rows/s",
                         phase.name,
                         phase_bytes / 1e6,
                         s,
                         rate.map_or(0.0, |r| r.rows_per_second)
                     ),
-                    None => eprintln!("molt-slice: phase {}: {phase_rows} rows, {:.1} MB", phase.name, phase_bytes / 1e6),
+                    None => molt_core::info!("phase {}: {phase_rows} rows, {:.1} MB", phase.name, phase_bytes / 1e6),
                 }
             }
             out.flush()?;

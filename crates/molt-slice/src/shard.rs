@@ -121,8 +121,8 @@ async fn oracle_shards(
         });
     }
     if let Method::Sample(_) = method {
-        eprintln!(
-            "molt-slice: warning: {table}: --sample-percent is not supported for Oracle sources: boundaries come from every row"
+        molt_core::warn!(
+            "{table}: --sample-percent is not supported for Oracle sources: boundaries come from every row"
         );
     }
     let boundaries = source

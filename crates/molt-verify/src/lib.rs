@@ -36,6 +36,8 @@ Exit codes: 0 no differences, 1 failure (including a lost connection), 2 usage e
 (see docs/exit-codes.md and docs/verify.md)."
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub diag: molt_core::diag::DiagArgs,
     /// Source URL (postgres://, mysql://, oracle:// with the `oracle` build feature), or env:VAR / file:PATH.
     #[arg(long, env = "MOLT_SOURCE", hide_env_values = true)]
     pub source: String,
@@ -120,7 +122,10 @@ pub struct Options {
 /// Runs molt-verify with the given arguments (program name first).
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
     let args = match Args::try_parse_from(args) {
-        Ok(a) => a,
+        Ok(a) => {
+            molt_core::diag::set_format(a.diag.log_format);
+            a
+        }
         Err(e) => {
             let code = if e.use_stderr() {
                 exit::USAGE

@@ -404,7 +404,7 @@ pub async fn verify_table(
             "table {} has no primary key: compared as a multiset of rows (memory grows with the number of distinct rows; differing rows are reported with all their values as the key)",
             unit.table
         );
-        eprintln!("molt-verify: warning: {w}");
+        molt_core::warn!("{w}");
         warnings.push(w);
     }
     let chunked = sides.both_pg() && !pairing.key.is_empty();
@@ -485,7 +485,7 @@ pub async fn verify_table(
             let w = format!(
                 "{n} source values had digits below the microsecond: compared truncated to the microsecond,                  as molt-dump --allow-rounding writes them"
             );
-            eprintln!("molt-verify: warning: {}: {w}", unit.table);
+            molt_core::warn!("{}: {w}", unit.table);
             warnings.push(w);
         }
     }

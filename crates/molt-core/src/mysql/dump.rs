@@ -462,10 +462,10 @@ pub async fn dump_all(
     let snapshot = super::snapshot::open(opts, jobs, &server).await?;
     warnings.extend(snapshot.warnings.iter().cloned());
     for w in &warnings {
-        eprintln!("molt-dump: warning: {w}");
+        crate::warn!("{w}");
     }
     for n in &notices {
-        eprintln!("molt-dump: warning: {}", n.message);
+        crate::warn!("{}", n.message);
     }
 
     let output = Arc::new(OrderedOutput::new(out, spill_memory));

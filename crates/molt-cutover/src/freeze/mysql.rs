@@ -200,8 +200,8 @@ pub async fn freeze(
                 quote_mysql_table(&TableName::new(table.schema.clone(), name.clone()))
             );
             if let Err(e) = conn.query_drop(&sql).await {
-                eprintln!(
-                    "molt-cutover: warning: could not drop trigger {name} on {table} after the failed freeze: {}",
+                molt_core::warn!(
+                    "could not drop trigger {name} on {table} after the failed freeze: {}",
                     molt_core::url::redact_text(&e.to_string())
                 );
             }

@@ -211,8 +211,8 @@ pub async fn freeze(
                     for spec in created.iter().rev() {
                         let name = freeze_trigger_name(&spec.table, &phase);
                         if let Err(e) = drop_trigger(conn, &spec.table, &phase, &name) {
-                            eprintln!(
-                                "molt-cutover: warning: could not drop trigger {name} on {} after the failed freeze: {e}",
+                            molt_core::warn!(
+                                "could not drop trigger {name} on {} after the failed freeze: {e}",
                                 spec.table
                             );
                         }
