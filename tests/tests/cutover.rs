@@ -938,10 +938,10 @@ async fn finalize_in_order(first: &str, second: &str) {
     load_phase(&env, second);
     ok(&cutover(&fin(second)));
     ok(&cutover(&fin(second))); // re-run
-    // Both phases finalized; the second phase changes at the source and is
-    // loaded again: its changed sections replace their slices under the
-    // foreign keys (old orders deleted before old customers, new customers
-    // written before new orders).
+                                // Both phases finalized; the second phase changes at the source and is
+                                // loaded again: its changed sections replace their slices under the
+                                // foreign keys (old orders deleted before old customers, new customers
+                                // written before new orders).
     let src = pg_connect(&env.source).await;
     let region = if second == "A" { "A" } else { "B" };
     src.batch_execute(&format!(

@@ -1159,8 +1159,14 @@ async fn children_before_parents_load_into_tables_with_foreign_keys() {
         .map(|r| format!("{} {} {}", r["table"]["name"], r["rows"], r["status"]))
         .collect();
     assert_eq!(statuses.len(), 2, "{statuses:?}");
-    assert!(statuses.contains(&"\"orders\" 300 \"ok\"".to_string()), "{statuses:?}");
-    assert!(statuses.contains(&"\"customers\" 10 \"ok\"".to_string()), "{statuses:?}");
+    assert!(
+        statuses.contains(&"\"orders\" 300 \"ok\"".to_string()),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&"\"customers\" 10 \"ok\"".to_string()),
+        "{statuses:?}"
+    );
     assert_eq!(
         shop_contents(&client).await,
         vec![Some("20 customers, 330 orders, first".into())]
@@ -1168,7 +1174,11 @@ async fn children_before_parents_load_into_tables_with_foreign_keys() {
 
     // Replacing the slice again: the old orders must go before the old
     // customers can, and the new customers before the new orders.
-    let out = load(&url, &child_first, &[&args[..], &["--force-reload"]].concat());
+    let out = load(
+        &url,
+        &child_first,
+        &[&args[..], &["--force-reload"]].concat(),
+    );
     out.assert_success();
     assert_eq!(results(&out).len(), 2);
     assert_eq!(
@@ -1202,7 +1212,11 @@ async fn children_before_parents_load_into_tables_with_foreign_keys() {
     );
     // Phase A's rows were never touched.
     assert_eq!(
-        count(&client, "SELECT count(*) FROM public.orders WHERE region = 'A' AND note = 'a'").await,
+        count(
+            &client,
+            "SELECT count(*) FROM public.orders WHERE region = 'A' AND note = 'a'"
+        )
+        .await,
         30
     );
     assert_eq!(
@@ -1227,11 +1241,39 @@ async fn orphaned_children_still_fail_with_the_foreign_key_named() {
     assert!(err.contains("orders_customer_fk"), "{err}");
     assert!(err.contains("table public.orders"), "{err}");
     assert_eq!(
-        count(&client, "SELECT count(*) FROM public.orders WHERE region = 'B'").await,
+        count(
+            &client,
+            "SELECT count(*) FROM public.orders WHERE region = 'B'"
+        )
+        .await,
         0
     );
     assert_eq!(
         texts(&client, "SELECT status FROM _molt.sections").await,
         vec![Some("failed".into())]
+    );
+}
+
+#[tokio::test]
+async fn a_stream_torn_in_the_middle_of_a_copy_fails_without_hanging() {
+    // One big batch: the first chunks are already streaming into an open
+    // COPY when the malformed line arrives, so the COPY must be aborted
+    // before the section's rows can be deleted on the same connection.
+    let (url, client) = target_db("load_torn_copy").await;
+    let h = people(None);
+    let rows = people_rows("A", 0..20_000, &"x".repeat(100));
+    let input = stream_of(&[(&h, &rows, Damage::MalformedAfter(15_000))]);
+    let started = std::time::Instant::now();
+    let out = load(&url, &input, &["--batch-rows", "1000000"]);
+    assert_eq!(out.statuses, vec![1], "{}", out.report());
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    assert!(
+        out.stderrs[0].contains("removed from the target"),
+        "{}",
+        out.stderrs[0]
+    );
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM public.people").await,
+        0
     );
 }

@@ -10,7 +10,7 @@
 //! The per-row hash is also what molt-verify compares, so dump, load and
 //! verify all agree by construction.
 
-use crate::value::{canonical, canonical_array, LogicalType};
+use crate::value::{canonical, canonical_array, canonical_json_into, LogicalType};
 
 /// What the digest needs to know about a column.
 #[derive(Clone, Copy, Debug)]
@@ -45,6 +45,16 @@ impl RowHasher {
                 if column.is_array {
                     let c = canonical_array(column.logical, column.padded, text);
                     self.bytes(c.as_bytes());
+                } else if column.logical == LogicalType::Json {
+                    // Written straight into the row buffer: no allocation.
+                    self.row.push(1);
+                    let len_at = self.row.len();
+                    self.row.extend_from_slice(&[0; 8]);
+                    if !canonical_json_into(text, &mut self.row) {
+                        self.row.extend_from_slice(text.as_bytes());
+                    }
+                    let len = (self.row.len() - len_at - 8) as u64;
+                    self.row[len_at..len_at + 8].copy_from_slice(&len.to_le_bytes());
                 } else {
                     let c = canonical(column.logical, column.padded, text);
                     self.bytes(c.as_bytes());

@@ -34,6 +34,12 @@ impl Conn {
         Conn { url, target: None }
     }
 
+    /// The connection last used, even if it closed since (a statement on
+    /// a closed one fails with a transient error); never reconnects.
+    fn last(&self) -> Option<&Target> {
+        self.target.as_ref()
+    }
+
     /// The connection, (re)connecting when there is none or it closed.
     pub async fn get(&mut self) -> Result<&Target, TargetError> {
         if self.target.as_ref().map_or(true, Target::is_closed) {
@@ -153,8 +159,40 @@ impl Batch {
         if let Some(mut sink) = self.sink.take() {
             match sink.as_mut().finish().await {
                 Ok(n) if n == rows => {
-                    self.clear();
-                    return Ok((rows, bytes));
+                    // The server reports COPY's row count before it commits
+                    // the implicit transaction (at the following Sync), so a
+                    // session killed in between would lose the batch
+                    // silently. Only an answer to the next statement on the
+                    // same connection proves the commit.
+                    let confirmed = match conn.last() {
+                        Some(target) => {
+                            target.client.batch_execute("SELECT 1").await.map_err(|e| {
+                                TargetError::db(
+                                    format!(
+                                        "confirming the commit of a batch of {rows} rows into {}",
+                                        copy.table
+                                    ),
+                                    e,
+                                )
+                            })
+                        }
+                        None => Err(TargetError::Invalid(format!(
+                            "no connection after committing a batch of {rows} rows into {}",
+                            copy.table
+                        ))),
+                    };
+                    match confirmed {
+                        Ok(()) => {
+                            self.clear();
+                            return Ok((rows, bytes));
+                        }
+                        Err(error) => {
+                            self.broken = Some(Broken {
+                                error,
+                                maybe_committed: true,
+                            })
+                        }
+                    }
                 }
                 Ok(n) => {
                     return Err(TargetError::Invalid(format!(

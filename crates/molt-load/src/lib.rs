@@ -13,8 +13,10 @@
 //! never holds half a section.
 
 mod batch;
+mod order;
 mod output;
 mod reader;
+mod spill;
 mod worker;
 
 use std::ffi::OsString;

@@ -12,9 +12,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 
-use molt_core::stream::{Item, ReaderOptions, Record, SectionEnd, StreamReader, TableHeader};
+use molt_core::stream::{
+    Item, ReaderOptions, Record, SectionEnd, StreamReader, TableHeader, TableName,
+};
 use molt_core::target::copy_in::RowEncoder;
 use tokio::sync::mpsc;
+
+use crate::order::Order;
 
 /// A chunk is sent once it holds this much COPY text.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -41,6 +45,24 @@ pub enum Msg {
     },
 }
 
+/// Where sections go: idle workers, and the load order's bookkeeping.
+pub struct Sections {
+    pub order: Arc<Order>,
+    /// `--schema`, which moves every table.
+    pub schema: Option<String>,
+    /// Ids of idle workers.
+    pub idle: std_mpsc::Receiver<usize>,
+}
+
+impl Sections {
+    fn target(&self, table: &TableName) -> TableName {
+        match &self.schema {
+            Some(s) => TableName::new(s, table.name.clone()),
+            None => table.clone(),
+        }
+    }
+}
+
 /// Batching limits.
 #[derive(Clone, Copy, Debug)]
 pub struct Batching {
@@ -62,7 +84,7 @@ pub fn read_stream(
     input: impl BufRead,
     options: ReaderOptions,
     workers: Vec<mpsc::Sender<Msg>>,
-    idle: std_mpsc::Receiver<usize>,
+    sections: Sections,
     batching: Batching,
     stop: Arc<AtomicBool>,
     quiet: bool,
@@ -127,7 +149,9 @@ pub fn read_stream(
                 }
             }
             Item::Record(Record::Table(header)) => {
-                let Ok(w) = idle.recv() else { break };
+                let target = sections.target(header.target_name());
+                sections.order.started(&target, &header);
+                let Ok(w) = sections.idle.recv() else { break };
                 let encoder = RowEncoder::new(&header);
                 if workers[w].blocking_send(Msg::Start { header }).is_err() {
                     break;
@@ -160,6 +184,9 @@ pub fn read_stream(
                         n.level, n.message
                     );
                 }
+            }
+            Item::Record(Record::Slice(slice)) => {
+                sections.order.announce(sections.target(&slice.table));
             }
             Item::Record(_) => {}
         }

@@ -15,10 +15,12 @@
 //! none of its rows. A section the ledger already has as `loaded` is first
 //! read into a temporary file; if its count and digest are unchanged it is
 //! skipped without touching the target, otherwise it is replaced from the
-//! file.
+//! file. A section whose target table's foreign keys reference a table not
+//! loaded yet, or whose old rows are still referenced, is held back in a
+//! file the same way and written later, in dependency order (see
+//! [`crate::order`]).
 
 use std::collections::BTreeMap;
-use std::io::{Read, Seek, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
@@ -30,6 +32,7 @@ use molt_core::exit;
 use molt_core::ident::quote_pg_table;
 use molt_core::stream::{ReaderOptions, ResultRecord, SectionEnd, TableHeader, TableName};
 use molt_core::target::finalize::finalize;
+use molt_core::target::foreign_keys::{referenced_tables, FOREIGN_KEY_VIOLATION};
 use molt_core::target::ledger::{Ledger, SectionId};
 use molt_core::target::sequences::set_sequences;
 use molt_core::target::slice::{section_predicate, SlicePredicate};
@@ -38,8 +41,10 @@ use molt_core::ConnUrl;
 use tokio::sync::mpsc;
 
 use crate::batch::{Batch, Conn, TableCopy};
+use crate::order::{Deferred, Order};
 use crate::output::Output;
-use crate::reader::{read_stream, Batching, Msg};
+use crate::reader::{read_stream, Batching, Msg, Sections};
+use crate::spill::Spill;
 use crate::Args;
 
 /// State the workers share.
@@ -53,6 +58,8 @@ struct Shared {
     failures: Mutex<Vec<String>>,
     stop: Arc<AtomicBool>,
     out: Output,
+    /// When each section may be written (foreign keys on the target).
+    order: Arc<Order>,
 }
 
 impl Shared {
@@ -114,6 +121,7 @@ pub async fn load(args: Arc<Args>, url: ConnUrl) -> anyhow::Result<i32> {
         failures: Mutex::new(Vec::new()),
         stop: Arc::new(AtomicBool::new(false)),
         out,
+        order: Arc::new(Order::default()),
     });
 
     let (idle_tx, idle_rx) = std_mpsc::channel();
@@ -139,13 +147,26 @@ pub async fn load(args: Arc<Args>, url: ConnUrl) -> anyhow::Result<i32> {
         bytes: args.effective_batch_bytes(),
     };
     let (stop, quiet) = (shared.stop.clone(), args.quiet);
+    let (order, schema) = (shared.order.clone(), args.schema.clone());
     let reader = tokio::task::spawn_blocking(move || {
         let input = std::io::BufReader::with_capacity(1 << 20, std::io::stdin());
-        read_stream(input, options, senders, idle_rx, batching, stop, quiet)
+        let sections = Sections {
+            order,
+            schema,
+            idle: idle_rx,
+        };
+        read_stream(input, options, senders, sections, batching, stop, quiet)
     });
     let outcome = reader.await.context("the reader thread panicked")?;
+    shared.order.end_of_stream();
     for worker in workers {
         worker.await.context("a worker panicked")?;
+    }
+    if shared.stop.load(Ordering::Relaxed) || outcome.error.is_some() {
+        abandon_held_back(&shared).await;
+    } else if let Err(message) = write_held_back(&shared).await {
+        abandon_held_back(&shared).await;
+        shared.fail(message);
     }
     shared.out.finish();
 
@@ -220,6 +241,79 @@ pub async fn load(args: Arc<Args>, url: ConnUrl) -> anyhow::Result<i32> {
     Ok(exit::SUCCESS)
 }
 
+/// At the end of the stream: the held-back sections, old rows deleted
+/// children first, then rows written parents first.
+async fn write_held_back(shared: &Shared) -> Result<(), String> {
+    let (mut held, cycle) = shared.order.drain_in_order();
+    if held.is_empty() {
+        return Ok(());
+    }
+    if !cycle.is_empty() {
+        let names: Vec<String> = cycle.iter().map(ToString::to_string).collect();
+        eprintln!(
+            "molt-load: notice: the foreign keys between {} form a cycle; their held-back sections are written in stream order",
+            names.join(", ")
+        );
+    }
+    let mut conn = Conn::new(shared.url.clone());
+    let mut index = held.len();
+    while index > 0 {
+        index -= 1;
+        if held[index].needs_delete {
+            if let Err(e) = begin_replace(&mut conn, shared, &held[index].section).await {
+                let d = held.remove(index);
+                for other in held {
+                    shared.order.defer(Box::new(other), None);
+                }
+                return Err(d
+                    .section
+                    .compensate(&mut conn, shared, true, &e.to_string())
+                    .await);
+            }
+            held[index].needs_delete = false;
+        }
+    }
+    let mut rest = held.into_iter();
+    while let Some(d) = rest.next() {
+        match attempt_deferred(&mut conn, shared, Box::new(d), true).await {
+            Ok(Attempt::Loaded(record)) => shared
+                .out
+                .result(*record)
+                .map_err(|e| format!("writing a result to stdout: {e}"))?,
+            Ok(Attempt::Wait(d, _)) => shared.order.defer(d, None),
+            Err(message) => {
+                for other in rest {
+                    shared.order.defer(Box::new(other), None);
+                }
+                return Err(message);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// After a failure: removes what the held-back sections deleted or wrote
+/// and marks them failed, so none is left half-replaced.
+async fn abandon_held_back(shared: &Shared) {
+    let (held, _) = shared.order.drain_in_order();
+    if held.is_empty() {
+        return;
+    }
+    let mut conn = Conn::new(shared.url.clone());
+    for d in held {
+        let message = d
+            .section
+            .compensate(
+                &mut conn,
+                shared,
+                d.needs_delete,
+                "the run stopped before this held-back section was written",
+            )
+            .await;
+        shared.out.note(&message);
+    }
+}
+
 async fn worker_loop(
     id: usize,
     mut rx: mpsc::Receiver<Msg>,
@@ -235,17 +329,43 @@ async fn worker_loop(
         let Msg::Start { header, .. } = msg else {
             continue;
         };
+        let target = target_of(&header, shared.args.schema.as_deref());
+        let key = header.clone();
         match load_section(&mut conn, &mut rx, &shared, header).await {
-            Ok(record) => {
-                if let Err(e) = shared.out.result(record) {
+            Ok(Outcome::Done(record)) => {
+                shared.order.finished(&target, &key);
+                if let Err(e) = shared.out.result(*record) {
                     shared.fail(format!("writing a result to stdout: {e}"));
                     return;
                 }
+            }
+            Ok(Outcome::Deferred(deferred)) => {
+                if !shared.args.quiet {
+                    let waits = shared.order.waits_for(&target);
+                    let why = if deferred.needs_delete {
+                        "its old rows are still referenced by other tables' rows".to_string()
+                    } else {
+                        let names: Vec<String> = waits.iter().map(ToString::to_string).collect();
+                        format!(
+                            "its foreign keys reference {}, not loaded yet",
+                            names.join(", ")
+                        )
+                    };
+                    shared.out.note(&format!(
+                        "{}: held back in a temporary file: {why}",
+                        deferred.section.label
+                    ));
+                }
+                shared.order.defer(deferred, None);
             }
             Err(message) => {
                 shared.fail(message);
                 return;
             }
+        }
+        if let Err(message) = run_ready(&mut conn, &shared).await {
+            shared.fail(message);
+            return;
         }
     }
 }
@@ -351,28 +471,6 @@ async fn delete_slice(
     }
 }
 
-/// A section's COPY text kept on disk while it is not yet known whether it
-/// needs loading (it was loaded before).
-struct Spill {
-    file: std::fs::File,
-    chunks: Vec<(usize, u64, bool)>,
-}
-
-impl Spill {
-    fn new() -> std::io::Result<Spill> {
-        Ok(Spill {
-            file: tempfile::tempfile()?,
-            chunks: Vec::new(),
-        })
-    }
-
-    fn write(&mut self, data: &[u8], rows: u64, end_of_batch: bool) -> std::io::Result<()> {
-        self.file.write_all(data)?;
-        self.chunks.push((data.len(), rows, end_of_batch));
-        Ok(())
-    }
-}
-
 /// Writes batches into the section's table and counts what was written.
 struct Writer<'a> {
     copy: &'a TableCopy,
@@ -408,52 +506,144 @@ impl Writer<'_> {
     }
 }
 
+/// One section's identity on the target, and the SQL and labels to load it.
+pub struct SectionCtx {
+    pub header: Box<TableHeader>,
+    pub target: TableName,
+    label: String,
+    id: SectionId,
+    predicate: SlicePredicate,
+    copy: TableCopy,
+    started: Instant,
+}
+
+impl SectionCtx {
+    fn new(shared: &Shared, header: Box<TableHeader>) -> Result<SectionCtx, String> {
+        let schema = shared.args.schema.as_deref();
+        let target = target_of(&header, schema);
+        let phase = if header.slice.phase.is_empty() {
+            String::new()
+        } else {
+            format!(" (phase {})", header.slice.phase)
+        };
+        let label = format!("table {target} shard {}{phase}", header.slice.shard);
+        let predicate = section_predicate(&header, schema).map_err(|e| format!("{label}: {e}"))?;
+        Ok(SectionCtx {
+            copy: TableCopy::new(&header, &target, schema),
+            id: SectionId::new(&header, &target),
+            predicate,
+            label,
+            target,
+            header,
+            started: Instant::now(),
+        })
+    }
+
+    fn fail(&self, e: &dyn std::fmt::Display) -> String {
+        format!("{}: {e}", self.label)
+    }
+
+    fn result(&self, rows: u64, bytes: u64, end: SectionEnd, status: &str) -> ResultRecord {
+        ResultRecord {
+            tool: "molt-load".into(),
+            phase: self.header.slice.phase.clone(),
+            table: self.header.table.clone(),
+            shard: self.header.slice.shard.clone(),
+            rows,
+            bytes,
+            digest: end.digest,
+            seconds: self.started.elapsed().as_secs_f64(),
+            status: status.into(),
+            changes: end.changes,
+        }
+    }
+
+    fn writer(&self, max_retries: u32) -> Writer<'_> {
+        Writer {
+            copy: &self.copy,
+            batch: Batch::default(),
+            rows: 0,
+            bytes: 0,
+            max_retries,
+        }
+    }
+
+    /// Removes what this section wrote, marks it failed; the message.
+    async fn compensate(
+        &self,
+        conn: &mut Conn,
+        shared: &Shared,
+        untouched: bool,
+        reason: &str,
+    ) -> String {
+        self.fail(
+            &compensate(
+                conn,
+                shared,
+                &self.id,
+                &self.target,
+                &self.predicate,
+                untouched,
+                reason,
+            )
+            .await,
+        )
+    }
+}
+
+/// How a section ended on its worker.
+pub enum Outcome {
+    Done(Box<ResultRecord>),
+    /// Held back until its parents are loaded or its delete can run.
+    Deferred(Box<Deferred>),
+}
+
+/// The tables `target`'s foreign keys reference, looked up once per run.
+async fn parents_of(
+    conn: &mut Conn,
+    shared: &Shared,
+    target: &TableName,
+) -> Result<Vec<TableName>, TargetError> {
+    if let Some(parents) = shared.order.parents(target) {
+        return Ok(parents);
+    }
+    let parents = retrying!(conn, shared.args.max_retries, |t| referenced_tables(
+        &t.client, target
+    ))?;
+    shared.order.set_parents(target, parents.clone());
+    Ok(parents)
+}
+
+fn is_fk_violation(e: &TargetError) -> bool {
+    e.sqlstate() == Some(FOREIGN_KEY_VIOLATION)
+}
+
 async fn load_section(
     conn: &mut Conn,
     rx: &mut mpsc::Receiver<Msg>,
     shared: &Shared,
     header: Box<TableHeader>,
-) -> Result<ResultRecord, String> {
+) -> Result<Outcome, String> {
     let args = &shared.args;
     let schema = args.schema.as_deref();
     let target = target_of(&header, schema);
-    let phase = if header.slice.phase.is_empty() {
-        String::new()
-    } else {
-        format!(" (phase {})", header.slice.phase)
-    };
-    let label = format!("table {target} shard {}{phase}", header.slice.shard);
-    let fail = |e: &dyn std::fmt::Display| format!("{label}: {e}");
-    let started = Instant::now();
+    let fail =
+        |e: &dyn std::fmt::Display| format!("table {target} shard {}: {e}", header.slice.shard);
     if header.slice.filter.is_none() && header.slice.shard.count <= 1 {
         shared.out.expect_rows(header.estimated_rows);
     }
     prepare(conn, shared, &header, &target)
         .await
         .map_err(|e| fail(&e))?;
-    let copy = TableCopy::new(&header, &target, schema);
-    let id = SectionId::new(&header, &target);
-    let predicate = section_predicate(&header, schema).map_err(|e| fail(&e))?;
-    let result = |rows: u64, bytes: u64, end: SectionEnd, status: &str| ResultRecord {
-        tool: "molt-load".into(),
-        phase: header.slice.phase.clone(),
-        table: header.table.clone(),
-        shard: header.slice.shard.clone(),
-        rows,
-        bytes,
-        digest: end.digest,
-        seconds: started.elapsed().as_secs_f64(),
-        status: status.into(),
-        changes: end.changes,
-    };
+    let section = SectionCtx::new(shared, header)?;
 
     if args.dry_run {
         let delete = shared
             .flavour
-            .delete_sql(&quote_pg_table(&target), predicate.sql.as_deref());
+            .delete_sql(&quote_pg_table(&target), section.predicate.sql.as_deref());
         shared.out.always(&format!(
-            "-- {label}: replace the slice\n{delete}; -- parameters {:?}\n{};",
-            predicate.params, copy.copy_sql
+            "-- {}: replace the slice\n{delete}; -- parameters {:?}\n{};",
+            section.label, section.predicate.params, section.copy.copy_sql
         ));
         let (mut rows, mut bytes) = (0, 0);
         loop {
@@ -464,36 +654,47 @@ async fn load_section(
                 continue;
             }
             match ending_of(msg) {
-                Some(Ending::End(end)) => return Ok(result(rows, bytes, end, "dry-run")),
-                Some(Ending::Torn(e)) => return Err(fail(&e)),
+                Some(Ending::End(end)) => {
+                    return Ok(Outcome::Done(Box::new(
+                        section.result(rows, bytes, end, "dry-run"),
+                    )))
+                }
+                Some(Ending::Torn(e)) => return Err(section.fail(&e)),
                 None => unreachable!("rows handled above"),
             }
         }
     }
 
+    parents_of(conn, shared, &target)
+        .await
+        .map_err(|e| section.fail(&e))?;
     let previous = if args.force_reload {
         None
     } else {
         retrying!(conn, args.max_retries, |t| shared
             .ledger
-            .section(&t.client, &id))
-        .map_err(|e| fail(&e))?
+            .section(&t.client, &section.id))
+        .map_err(|e| section.fail(&e))?
     };
-    let mut spill = None;
-    if previous.as_ref().is_some_and(|p| p.status == "loaded") {
-        spill = Some(Spill::new().map_err(|e| fail(&format!("creating a temporary file: {e}")))?);
-    } else {
-        begin_replace(conn, shared, &id, &target, &predicate)
-            .await
-            .map_err(|e| fail(&e))?;
+    let skip_check = previous.as_ref().is_some_and(|p| p.status == "loaded");
+    // Whether this section's old rows are deleted (the target was touched).
+    let mut replaced = false;
+    let mut attempted_at = 0;
+    if !skip_check {
+        attempted_at = shared.order.generation();
+        match begin_replace(conn, shared, &section).await {
+            Ok(()) => replaced = true,
+            Err(e) if is_fk_violation(&e) => {}
+            Err(e) => return Err(section.fail(&e)),
+        }
     }
-    let mut writer = Writer {
-        copy: &copy,
-        batch: Batch::default(),
-        rows: 0,
-        bytes: 0,
-        max_retries: args.max_retries,
-    };
+    let mut spill = None;
+    if skip_check || !replaced || !shared.order.waits_for(&target).is_empty() {
+        spill = Some(
+            Spill::new().map_err(|e| section.fail(&format!("creating a temporary file: {e}")))?,
+        );
+    }
+    let mut writer = section.writer(args.max_retries);
 
     // Receive the section.
     let ending = loop {
@@ -512,19 +713,10 @@ async fn load_section(
                 None => writer.chunk(conn, data, rows, end_of_batch).await,
             };
             if let Err(e) = step {
-                let reason = e.to_string();
-                return Err(fail(
-                    &compensate(
-                        conn,
-                        shared,
-                        &id,
-                        &target,
-                        &predicate,
-                        spill.is_some(),
-                        &reason,
-                    )
-                    .await,
-                ));
+                drop(writer);
+                return Err(section
+                    .compensate(conn, shared, !replaced, &e.to_string())
+                    .await);
             }
             continue;
         }
@@ -533,37 +725,69 @@ async fn load_section(
     let end = match ending {
         Ending::End(end) => end,
         Ending::Torn(reason) => {
-            return Err(fail(
-                &compensate(
-                    conn,
-                    shared,
-                    &id,
-                    &target,
-                    &predicate,
-                    spill.is_some(),
-                    &reason,
-                )
-                .await,
-            ));
+            // Dropping an unfinished COPY aborts it; the connection must be
+            // out of COPY mode before the compensating DELETE can run on it.
+            drop(writer);
+            return Err(section.compensate(conn, shared, !replaced, &reason).await);
         }
     };
 
-    if let (Some(spilled), Some(prev)) = (spill.take(), &previous) {
+    let Some(spilled) = spill.take() else {
+        let record = finish(conn, shared, &section, writer, end).await?;
+        return Ok(Outcome::Done(Box::new(record)));
+    };
+    if let (true, Some(prev)) = (skip_check, &previous) {
         if prev.rows == Some(end.rows as i64) && prev.digest.as_deref() == Some(end.digest.as_str())
         {
-            return Ok(result(0, 0, end, "skipped"));
+            return Ok(Outcome::Done(Box::new(
+                section.result(0, 0, end, "skipped"),
+            )));
         }
         // Changed since it was loaded: replace it from the file.
-        begin_replace(conn, shared, &id, &target, &predicate)
-            .await
-            .map_err(|e| fail(&e))?;
-        if let Err(e) = replay(conn, &mut writer, spilled).await {
-            let reason = e.to_string();
-            return Err(fail(
-                &compensate(conn, shared, &id, &target, &predicate, false, &reason).await,
-            ));
+        attempted_at = shared.order.generation();
+        match begin_replace(conn, shared, &section).await {
+            Ok(()) => replaced = true,
+            Err(e) if is_fk_violation(&e) => {}
+            Err(e) => return Err(section.fail(&e)),
         }
     }
+    if !replaced || !shared.order.waits_for(&target).is_empty() {
+        let deferred = shared
+            .order
+            .new_deferred(section, spilled, end, !replaced, attempted_at);
+        return Ok(Outcome::Deferred(deferred));
+    }
+    let record = write_spilled(conn, shared, &section, spilled, end).await?;
+    Ok(Outcome::Done(Box::new(record)))
+}
+
+/// Copies a held-back section from its file and marks it loaded.
+async fn write_spilled(
+    conn: &mut Conn,
+    shared: &Shared,
+    section: &SectionCtx,
+    spilled: Spill,
+    end: SectionEnd,
+) -> Result<ResultRecord, String> {
+    let mut writer = section.writer(shared.args.max_retries);
+    if let Err(e) = replay(conn, &mut writer, spilled).await {
+        drop(writer);
+        return Err(section
+            .compensate(conn, shared, false, &e.to_string())
+            .await);
+    }
+    finish(conn, shared, section, writer, end).await
+}
+
+/// Commits the last batch, checks the count and marks the section loaded;
+/// removes the section's rows again if that fails.
+async fn finish(
+    conn: &mut Conn,
+    shared: &Shared,
+    section: &SectionCtx,
+    mut writer: Writer<'_>,
+    end: SectionEnd,
+) -> Result<ResultRecord, String> {
     let finished = async {
         writer.commit(conn).await?;
         if writer.rows != end.rows {
@@ -572,53 +796,106 @@ async fn load_section(
                 writer.rows, end.rows
             )));
         }
-        retrying!(conn, args.max_retries, |t| shared.ledger.mark_loaded(
-            &t.client,
-            &id,
-            writer.rows,
-            writer.bytes,
-            &end.digest
-        ))
+        retrying!(conn, shared.args.max_retries, |t| shared
+            .ledger
+            .mark_loaded(
+                &t.client,
+                &section.id,
+                writer.rows,
+                writer.bytes,
+                &end.digest
+            ))
     }
     .await;
     if let Err(e) = finished {
-        let reason = e.to_string();
-        return Err(fail(
-            &compensate(conn, shared, &id, &target, &predicate, false, &reason).await,
-        ));
+        drop(writer);
+        return Err(section
+            .compensate(conn, shared, false, &e.to_string())
+            .await);
     }
     let (rows, bytes) = (writer.rows, writer.bytes);
-    Ok(result(rows, bytes, end, "ok"))
+    Ok(section.result(rows, bytes, end, "ok"))
 }
 
-/// Marks the section `loading` and deletes its slice.
-async fn begin_replace(
+/// What an attempt at a held-back section did.
+enum Attempt {
+    Loaded(Box<ResultRecord>),
+    /// Must wait longer; with the generation of a refused delete.
+    Wait(Box<Deferred>, Option<u64>),
+}
+
+/// One attempt at a held-back section: its delete, then (parents loaded,
+/// or `in_order` at the end of the stream) its rows.
+async fn attempt_deferred(
     conn: &mut Conn,
     shared: &Shared,
-    id: &SectionId,
-    target: &TableName,
-    predicate: &SlicePredicate,
-) -> Result<(), TargetError> {
-    retrying!(conn, shared.args.max_retries, |t| shared
-        .ledger
-        .mark_loading(&t.client, id))?;
-    delete_slice(conn, shared, target, predicate).await?;
+    mut d: Box<Deferred>,
+    in_order: bool,
+) -> Result<Attempt, String> {
+    if d.needs_delete {
+        let attempted_at = shared.order.generation();
+        match begin_replace(conn, shared, &d.section).await {
+            Ok(()) => d.needs_delete = false,
+            Err(e) if is_fk_violation(&e) && !in_order => {
+                return Ok(Attempt::Wait(d, Some(attempted_at)))
+            }
+            Err(e) => {
+                return Err(d
+                    .section
+                    .compensate(conn, shared, true, &e.to_string())
+                    .await)
+            }
+        }
+    }
+    if !in_order && !shared.order.waits_for(&d.section.target).is_empty() {
+        return Ok(Attempt::Wait(d, None));
+    }
+    let Deferred {
+        section,
+        spill,
+        end,
+        ..
+    } = *d;
+    let record = write_spilled(conn, shared, &section, spill, end).await?;
+    shared.order.finished(&section.target, &section.header);
+    Ok(Attempt::Loaded(Box::new(record)))
+}
+
+/// Writes held-back sections that became ready, until none is.
+async fn run_ready(conn: &mut Conn, shared: &Shared) -> Result<(), String> {
+    while let Some(d) = shared.order.take_ready() {
+        match attempt_deferred(conn, shared, d, false).await? {
+            Attempt::Loaded(record) => shared
+                .out
+                .result(*record)
+                .map_err(|e| format!("writing a result to stdout: {e}"))?,
+            Attempt::Wait(d, refused_at) => shared.order.defer(d, refused_at),
+        }
+    }
     Ok(())
 }
 
-async fn replay(
+/// Marks the section `loading` and deletes its slice. A foreign key
+/// violation (other tables' rows still reference the slice) comes back as
+/// the error, for the caller to hold the section back.
+async fn begin_replace(
     conn: &mut Conn,
-    writer: &mut Writer<'_>,
-    mut spill: Spill,
+    shared: &Shared,
+    section: &SectionCtx,
 ) -> Result<(), TargetError> {
+    retrying!(conn, shared.args.max_retries, |t| shared
+        .ledger
+        .mark_loading(&t.client, &section.id))?;
+    delete_slice(conn, shared, &section.target, &section.predicate).await?;
+    shared.order.deleted();
+    Ok(())
+}
+
+async fn replay(conn: &mut Conn, writer: &mut Writer<'_>, spill: Spill) -> Result<(), TargetError> {
     let io = |e: std::io::Error| TargetError::Invalid(format!("reading the temporary file: {e}"));
-    spill.file.rewind().map_err(io)?;
-    for (len, rows, end_of_batch) in std::mem::take(&mut spill.chunks) {
-        let mut data = vec![0; len];
-        spill.file.read_exact(&mut data).map_err(io)?;
-        writer
-            .chunk(conn, Bytes::from(data), rows, end_of_batch)
-            .await?;
+    let mut chunks = spill.replay().map_err(io)?;
+    while let Some((data, rows, end_of_batch)) = chunks.next_chunk().map_err(io)? {
+        writer.chunk(conn, data, rows, end_of_batch).await?;
     }
     Ok(())
 }

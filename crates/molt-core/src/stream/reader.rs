@@ -89,6 +89,7 @@ impl RowBuf {
         self.spans.is_empty()
     }
 
+    #[inline]
     pub fn get(&self, index: usize) -> Option<Field<'_>> {
         self.spans.get(index).map(|&(kind, start, end)| match kind {
             Kind::Null => Field::Null,
@@ -97,6 +98,7 @@ impl RowBuf {
         })
     }
 
+    #[inline]
     pub fn iter(&self) -> impl Iterator<Item = Field<'_>> + '_ {
         (0..self.len()).map(move |i| self.get(i).expect("in range"))
     }
@@ -388,7 +390,7 @@ fn parse_row_into(text: &str, start: usize, row: &mut RowBuf) -> Result<(), Stri
             match b {
                 b'"' => {
                     let begin = row.data.len();
-                    pos = unescape_string(bytes, pos, &mut row.data)?;
+                    pos = unescape_string(text, pos, &mut row.data)?;
                     row.spans.push((Kind::Str, begin, row.data.len()));
                 }
                 b'n' if bytes[pos..].starts_with(b"null") => {
@@ -445,23 +447,21 @@ fn parse_row_into(text: &str, start: usize, row: &mut RowBuf) -> Result<(), Stri
     Ok(())
 }
 
-/// Unescapes the JSON string starting at `bytes[pos] == '"'` into `out`;
+/// Unescapes the JSON string starting at `text[pos] == '"'` into `out`;
 /// returns the position after the closing quote.
-fn unescape_string(bytes: &[u8], mut pos: usize, out: &mut String) -> Result<usize, String> {
+fn unescape_string(text: &str, mut pos: usize, out: &mut String) -> Result<usize, String> {
+    let bytes = text.as_bytes();
     let open = pos;
     pos += 1;
     let mut run_start = pos;
-    // Safety of the str slices below: the whole line was validated as
-    // UTF-8, and runs are split only at ASCII bytes.
-    let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+    // The str slices below are split only at ASCII bytes, so they stay on
+    // character boundaries.
     loop {
-        let Some(rel) = memchr::memchr3(b'"', b'\\', b'\n', &bytes[pos..]) else {
+        // Plain text a block at a time, then the special byte in the block.
+        pos = super::writer::skip_plain(bytes, pos, b'"', b'\\');
+        let Some(rel) = bytes[pos..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20) else {
             return Err(format!("unterminated string starting at byte {}", open + 1));
         };
-        // Control characters are not allowed raw inside JSON strings.
-        if let Some(bad) = bytes[pos..pos + rel].iter().position(|&b| b < 0x20) {
-            return Err(format!("raw control character 0x{:02x} in a string at byte {}", bytes[pos + bad], pos + bad + 1));
-        }
         pos += rel;
         match bytes[pos] {
             b'"' => {
@@ -492,7 +492,8 @@ fn unescape_string(bytes: &[u8], mut pos: usize, out: &mut String) -> Result<usi
                 }
                 run_start = pos;
             }
-            _ => return Err(format!("raw newline in a string at byte {}", pos + 1)),
+            b'\n' => return Err(format!("raw newline in a string at byte {}", pos + 1)),
+            other => return Err(format!("raw control character 0x{other:02x} in a string at byte {}", pos + 1)),
         }
     }
 }

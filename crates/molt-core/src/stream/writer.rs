@@ -164,15 +164,47 @@ pub fn push_json_string(out: &mut Vec<u8>, value: &str) {
 /// valid UTF-8; multi-byte characters pass through unescaped.
 pub fn push_json_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if !NEEDS_ESCAPE[b as usize] {
-            continue;
+    let mut i = 0;
+    while i < bytes.len() {
+        i = skip_plain(bytes, i, b'"', b'\\');
+        let end = (i + 8).min(bytes.len());
+        while i < end {
+            let b = bytes[i];
+            if NEEDS_ESCAPE[b as usize] {
+                out.extend_from_slice(&bytes[start..i]);
+                push_escape(out, b);
+                start = i + 1;
+            }
+            i += 1;
         }
-        out.extend_from_slice(&bytes[start..i]);
-        push_escape(out, b);
-        start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
+}
+
+/// Skips, eight bytes at a time, from `i` over bytes that are neither
+/// control characters (below 0x20) nor `a` nor `b`; returns where the first
+/// eight-byte block holding one of them starts (or the tail shorter than
+/// eight bytes). Escaping loops use it to pass over the plain text that is
+/// nearly all of every value, then check the block byte by byte.
+#[inline]
+pub fn skip_plain(bytes: &[u8], mut i: usize, a: u8, b: u8) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while i + 8 <= bytes.len() {
+        let x = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+        // A byte's high bit is set where it is below 0x20, or equal to a or
+        // b (possibly also after such a byte, which is harmless: the block
+        // is then checked byte by byte).
+        let control = x.wrapping_sub(ONES * 0x20) & !x;
+        let xa = x ^ (ONES * u64::from(a));
+        let xb = x ^ (ONES * u64::from(b));
+        let hits = (control | (xa.wrapping_sub(ONES) & !xa) | (xb.wrapping_sub(ONES) & !xb)) & HIGH;
+        if hits != 0 {
+            break;
+        }
+        i += 8;
+    }
+    i
 }
 
 /// Appends the JSON escape of one byte that needs escaping.
@@ -194,4 +226,51 @@ pub fn push_escape(out: &mut Vec<u8>, b: u8) {
 #[inline]
 pub fn needs_escape(b: u8) -> bool {
     NEEDS_ESCAPE[b as usize]
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::*;
+
+    fn slow(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for &b in bytes {
+            if NEEDS_ESCAPE[b as usize] {
+                push_escape(&mut out, b);
+            } else {
+                out.push(b);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn block_skipping_escapes_every_byte_that_needs_it() {
+        let mut cases: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"plain text longer than eight bytes".to_vec(),
+            "é and ü and 日本語 \" a".as_bytes().to_vec(),
+        ];
+        for special in [b'"', b'\\', b'\n', b'\t', 0x01, 0x1f, b'\r'] {
+            for pos in 0..20 {
+                let mut v = b"abcdefghijklmnopqrstuvwxyz".to_vec();
+                v[pos] = special;
+                cases.push(v);
+            }
+        }
+        for (i, c) in cases.iter().enumerate() {
+            let mut out = Vec::new();
+            push_json_escaped(&mut out, c);
+            assert_eq!(out, slow(c), "case {i}");
+        }
+        // Every byte value, alone and inside plain text.
+        for b in 0..=255u8 {
+            let v = [b'a', b'b', b'c', b'd', b'e', b'f', b'g', b, b'h'];
+            if std::str::from_utf8(&v).is_ok() {
+                let mut out = Vec::new();
+                push_json_escaped(&mut out, &v);
+                assert_eq!(out, slow(&v), "byte {b}");
+            }
+        }
+    }
 }

@@ -133,18 +133,25 @@ static COPY_ESCAPE: [bool; 256] = {
 pub fn push_copy_escaped(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if !COPY_ESCAPE[b as usize] {
-            continue;
+    let mut i = 0;
+    while i < bytes.len() {
+        // Tab, newline and CR are control characters; backslash is given.
+        i = crate::stream::skip_plain(bytes, i, b'\\', b'\\');
+        let end = (i + 8).min(bytes.len());
+        while i < end {
+            let b = bytes[i];
+            if COPY_ESCAPE[b as usize] {
+                out.extend_from_slice(&bytes[start..i]);
+                out.extend_from_slice(match b {
+                    b'\\' => b"\\\\",
+                    b'\t' => b"\\t",
+                    b'\n' => b"\\n",
+                    _ => b"\\r",
+                });
+                start = i + 1;
+            }
+            i += 1;
         }
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(match b {
-            b'\\' => b"\\\\",
-            b'\t' => b"\\t",
-            b'\n' => b"\\n",
-            _ => b"\\r",
-        });
-        start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
 }

@@ -7,6 +7,7 @@
 //! - [`flavour`]: the one place where CockroachDB and PostgreSQL SQL differ.
 //! - [`ddl`]: schemas, enum types and tables from a stream `table` header.
 //! - [`copy_in`]: stream values to COPY FROM STDIN text (the hot path).
+//! - [`foreign_keys`]: the foreign keys a target table already has.
 //! - [`slice`]: the predicate that delimits one section's rows on the target.
 //! - [`ledger`]: the `_molt` schema recording tables and sections.
 //! - [`retry`]: which errors are transient, and the backoff between attempts.
@@ -21,6 +22,7 @@ pub mod copy_in;
 pub mod ddl;
 pub mod finalize;
 pub mod flavour;
+pub mod foreign_keys;
 pub mod ledger;
 pub mod retry;
 pub mod sequences;

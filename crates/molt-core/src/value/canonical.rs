@@ -102,10 +102,18 @@ fn lower(text: &str) -> Cow<'_, str> {
 }
 
 fn canonical_bool(text: &str) -> Cow<'_, str> {
-    match text.to_ascii_lowercase().as_str() {
-        "t" | "true" | "1" | "y" | "yes" | "on" => Cow::Borrowed("true"),
-        "f" | "false" | "0" | "n" | "no" | "off" => Cow::Borrowed("false"),
-        _ => Cow::Borrowed(text),
+    match text {
+        "true" => return Cow::Borrowed("true"),
+        "false" => return Cow::Borrowed("false"),
+        _ => {}
+    }
+    let word = |words: &[&str]| words.iter().any(|w| text.eq_ignore_ascii_case(w));
+    if word(&["t", "true", "1", "y", "yes", "on"]) {
+        Cow::Borrowed("true")
+    } else if word(&["f", "false", "0", "n", "no", "off"]) {
+        Cow::Borrowed("false")
+    } else {
+        Cow::Borrowed(text)
     }
 }
 
@@ -136,18 +144,23 @@ fn split_sign(text: &str) -> (bool, &str) {
 /// Canonical exact decimal: plain notation, no leading zeros, no trailing
 /// fractional zeros, no `-0`. Exponents (`1.5E+3`) are expanded.
 pub(crate) fn canonical_decimal(text: &str) -> Cow<'_, str> {
+    // The common case first: plain digits need none of the word checks.
+    if is_canonical_decimal(text) {
+        return Cow::Borrowed(text);
+    }
     match text {
         "NaN" | "Infinity" | "-Infinity" => return Cow::Borrowed(text),
         _ => {}
     }
-    match text.to_ascii_lowercase().as_str() {
-        "nan" => return Cow::Borrowed("NaN"),
-        "infinity" | "inf" | "+infinity" | "+inf" => return Cow::Borrowed("Infinity"),
-        "-infinity" | "-inf" => return Cow::Borrowed("-Infinity"),
-        _ => {}
+    let word = |words: &[&str]| words.iter().any(|w| text.eq_ignore_ascii_case(w));
+    if word(&["nan"]) {
+        return Cow::Borrowed("NaN");
     }
-    if is_canonical_decimal(text) {
-        return Cow::Borrowed(text);
+    if word(&["infinity", "inf", "+infinity", "+inf"]) {
+        return Cow::Borrowed("Infinity");
+    }
+    if word(&["-infinity", "-inf"]) {
+        return Cow::Borrowed("-Infinity");
     }
     match normalize_decimal(text) {
         Some(s) if s == text => Cow::Borrowed(text),

@@ -9,19 +9,37 @@
 
 /// Canonicalizes a JSON document; `None` when the text is not JSON.
 pub fn canonical_json(text: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(text.len());
+    if !canonical_json_into(text, &mut out) {
+        return None;
+    }
+    Some(String::from_utf8(out).expect("canonical JSON is built from UTF-8"))
+}
+
+/// Appends the canonical form of a JSON document to `out`; false (with
+/// `out` unchanged) when the text is not JSON.
+///
+/// The document is written as it is parsed, without building a tree: the
+/// usual document (keys already in order, as JSONB prints them when they
+/// are of equal length, or as a canonical writer left them) costs one pass
+/// and no allocation. An object whose keys are out of order, repeated or
+/// escaped is re-read into a tree and sorted, which gives exactly the same
+/// result as sorting every object would.
+pub fn canonical_json_into(text: &str, out: &mut Vec<u8>) -> bool {
+    let start = out.len();
     let mut parser = Parser {
         bytes: text.as_bytes(),
         pos: 0,
         depth: 0,
     };
-    let node = parser.value()?;
-    parser.skip_ws();
-    if parser.pos != parser.bytes.len() {
-        return None;
+    let ok = parser.write_value(out).is_some() && {
+        parser.skip_ws();
+        parser.pos == parser.bytes.len()
+    };
+    if !ok {
+        out.truncate(start);
     }
-    let mut out = String::with_capacity(text.len());
-    write(&node, &mut out);
-    Some(out)
+    ok
 }
 
 enum Node {
@@ -45,7 +63,7 @@ struct Parser<'a> {
 /// Nesting deeper than this is refused rather than risking the stack.
 const MAX_DEPTH: usize = 2_000;
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn skip_ws(&mut self) {
         while self.pos < self.bytes.len()
             && matches!(self.bytes[self.pos], b' ' | b'\t' | b'\n' | b'\r')
@@ -156,6 +174,156 @@ impl Parser<'_> {
         Some(Node::Object(members))
     }
 
+    /// Parses one value and writes its canonical form straight to `out`
+    /// (the same grammar and output as [`Parser::value`] and [`write`]).
+    fn write_value(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        self.skip_ws();
+        match *self.bytes.get(self.pos)? {
+            b'n' => self.write_literal("null", out),
+            b't' => self.write_literal("true", out),
+            b'f' => self.write_literal("false", out),
+            b'"' => {
+                let inner = self.raw_string()?;
+                if inner.iter().any(|&b| b == b'\\' || b < 0x20) {
+                    let literal =
+                        std::str::from_utf8(&self.bytes[self.pos - inner.len() - 2..self.pos])
+                            .ok()?;
+                    let value = serde_json::from_str::<String>(literal).ok()?;
+                    crate::stream::push_json_string(out, &value);
+                } else {
+                    out.push(b'"');
+                    out.extend_from_slice(inner);
+                    out.push(b'"');
+                }
+                Some(())
+            }
+            b'[' => {
+                self.enter()?;
+                self.pos += 1;
+                out.push(b'[');
+                self.skip_ws();
+                if self.bytes.get(self.pos) == Some(&b']') {
+                    self.pos += 1;
+                } else {
+                    loop {
+                        self.write_value(out)?;
+                        self.skip_ws();
+                        match *self.bytes.get(self.pos)? {
+                            b',' => {
+                                self.pos += 1;
+                                out.push(b',');
+                            }
+                            b']' => {
+                                self.pos += 1;
+                                break;
+                            }
+                            _ => return None,
+                        }
+                    }
+                }
+                out.push(b']');
+                self.depth -= 1;
+                Some(())
+            }
+            b'{' => self.write_object(out),
+            b'-' | b'0'..=b'9' => match self.value()? {
+                Node::Number(n) => {
+                    out.extend_from_slice(n.as_bytes());
+                    Some(())
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// An object whose keys come strictly ascending and unescaped is written
+    /// as it is read; any other is re-read as a tree and sorted.
+    #[inline(never)]
+    fn write_object(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        let (start_pos, start_len, start_depth) = (self.pos, out.len(), self.depth);
+        self.enter()?;
+        self.pos += 1;
+        out.push(b'{');
+        self.skip_ws();
+        if self.bytes.get(self.pos) == Some(&b'}') {
+            self.pos += 1;
+        } else {
+            let mut previous: Option<&[u8]> = None;
+            loop {
+                self.skip_ws();
+                if self.bytes.get(self.pos) != Some(&b'"') {
+                    return None;
+                }
+                let key = self.raw_string()?;
+                let in_order = previous.map_or(true, |p| p < key);
+                if !in_order || key.iter().any(|&b| b == b'\\' || b < 0x20) {
+                    // Start over with the tree, which sorts and deduplicates.
+                    out.truncate(start_len);
+                    self.pos = start_pos;
+                    self.depth = start_depth;
+                    let node = self.object()?;
+                    write(&node, out);
+                    return Some(());
+                }
+                previous = Some(key);
+                out.push(b'"');
+                out.extend_from_slice(key);
+                out.extend_from_slice(b"\":");
+                self.skip_ws();
+                if self.bytes.get(self.pos) != Some(&b':') {
+                    return None;
+                }
+                self.pos += 1;
+                self.write_value(out)?;
+                self.skip_ws();
+                match *self.bytes.get(self.pos)? {
+                    b',' => {
+                        self.pos += 1;
+                        out.push(b',');
+                    }
+                    b'}' => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        out.push(b'}');
+        self.depth -= 1;
+        Some(())
+    }
+
+    fn write_literal(&mut self, word: &str, out: &mut Vec<u8>) -> Option<()> {
+        if self.bytes[self.pos..].starts_with(word.as_bytes()) {
+            self.pos += word.len();
+            out.extend_from_slice(word.as_bytes());
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// The raw content between the quotes of the string at `pos`, escapes
+    /// untouched; `pos` moves past the closing quote.
+    fn raw_string(&mut self) -> Option<&'a [u8]> {
+        let start = self.pos;
+        self.pos += 1;
+        loop {
+            match *self.bytes.get(self.pos)? {
+                b'\\' => self.pos += 2,
+                b'"' => {
+                    self.pos += 1;
+                    break;
+                }
+                _ => self.pos += 1,
+            }
+        }
+        let bytes: &'a [u8] = self.bytes;
+        bytes.get(start + 1..self.pos - 1)
+    }
+
     fn enter(&mut self) -> Option<()> {
         self.depth += 1;
         (self.depth <= MAX_DEPTH).then_some(())
@@ -193,41 +361,35 @@ impl Parser<'_> {
     }
 }
 
-fn write(node: &Node, out: &mut String) {
+fn write(node: &Node, out: &mut Vec<u8>) {
     match node {
-        Node::Null => out.push_str("null"),
-        Node::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Node::Number(n) => out.push_str(n),
-        Node::String(s) => push_string(s, out),
+        Node::Null => out.extend_from_slice(b"null"),
+        Node::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Node::Number(n) => out.extend_from_slice(n.as_bytes()),
+        Node::String(s) => crate::stream::push_json_string(out, s),
         Node::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
         Node::Object(map) => {
-            out.push('{');
+            out.push(b'{');
             for (i, (key, value)) in map.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                push_string(key, out);
-                out.push(':');
+                crate::stream::push_json_string(out, key);
+                out.push(b':');
                 write(value, out);
             }
-            out.push('}');
+            out.push(b'}');
         }
     }
-}
-
-fn push_string(s: &str, out: &mut String) {
-    let mut bytes = std::mem::take(out).into_bytes();
-    crate::stream::push_json_string(&mut bytes, s);
-    *out = String::from_utf8(bytes).expect("JSON escaping keeps UTF-8");
 }
 
 #[cfg(test)]
@@ -261,6 +423,59 @@ mod tests {
         assert!(cj("[1,]").is_none());
         assert!(cj("nul").is_none());
         assert!(cj("1 2").is_none());
+    }
+
+    /// The tree path alone: parse everything, sort every object.
+    fn by_tree(text: &str) -> Option<String> {
+        let mut parser = super::Parser {
+            bytes: text.as_bytes(),
+            pos: 0,
+            depth: 0,
+        };
+        let node = parser.value()?;
+        parser.skip_ws();
+        if parser.pos != parser.bytes.len() {
+            return None;
+        }
+        let mut out = Vec::new();
+        super::write(&node, &mut out);
+        Some(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn direct_writing_equals_sorting_a_tree() {
+        let cases = [
+            r#"{"qty": 5, "sku": "SKU-1", "tags": ["a", "b"]}"#,
+            r#"{"a":1,"b":{"d":[1.50,2e3,-0,{"z":1,"y":2}],"c":null},"c":true}"#,
+            r#"{"b":1,"a":2}"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{"a":{"x":1},"b":{"y":2,"x":3},"c":[{"k":"v","j":"w"}]}"#,
+            r#"{"\u0061":1,"b":2}"#,
+            r#"{"a\"b":1,"a":2}"#,
+            r#"{"ab":1,"a":2,"abc":3}"#,
+            r#"{"é":1,"e":2,"f":"\u00e9\n"}"#,
+            r#"  [ 1 , "x" , { } , [ ] , false , null ]  "#,
+            r#""just a string""#,
+            "12345678901234567890123.4500",
+            r#"{"a":[1,2,{"b":"c"}],}"#,
+            r#"{"a" 1}"#,
+            r#"{"a":1"#,
+            r#"{"a":"tab	here"}"#,
+            r#"{1:2}"#,
+            r#"[1,]"#,
+            "",
+            "nul",
+            r#"{"a":1} x"#,
+        ];
+        for case in cases {
+            assert_eq!(cj(case), by_tree(case), "{case}");
+            let mut out = b"prefix".to_vec();
+            let ok = super::canonical_json_into(case, &mut out);
+            assert_eq!(ok, by_tree(case).is_some(), "{case}");
+            if !ok {
+                assert_eq!(out, b"prefix", "{case}");
+            }
+        }
     }
 
     #[test]

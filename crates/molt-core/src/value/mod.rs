@@ -14,7 +14,7 @@ mod json;
 
 pub use canonical::{canonical, canonical_array};
 pub use interval::Interval;
-pub use json::canonical_json;
+pub use json::{canonical_json, canonical_json_into};
 
 use serde::{Deserialize, Serialize};
 
