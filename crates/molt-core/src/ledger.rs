@@ -215,8 +215,7 @@ pub fn setup_sql(schema: &str) -> Vec<String> {
 /// Creates the whole ledger (loader's and phase tables) if needed.
 pub async fn ensure(client: &Client, schema: &str) -> Result<()> {
     for sql in setup_sql(schema) {
-        client
-            .batch_execute(&sql)
+        crate::target::run_concurrent_ddl(client, &sql)
             .await
             .ctx(|| format!("creating the ledger in schema {}", quote_pg(schema)))?;
     }

@@ -37,6 +37,8 @@ use molt_core::ConnUrl;
     after_help = "Example:\n  molt-dump --source $SRC --table public.orders | molt-load --target postgres://root@crdb:26257/shop\n  molt-load --target env:CRDB_URL --jobs 4 --finalize < phase-A.ndjson\n\nEach section (a slice or shard of one table) replaces exactly its own rows and is recorded in the\nledger schema (_molt); a re-run skips sections already loaded with the same digest.\n\nExit codes: 0 success, 1 failure, 2 usage error (see docs/exit-codes.md)."
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub diag: molt_core::diag::DiagArgs,
     /// Target URL (postgresql:// or cockroachdb://; `env:VAR` and `file:PATH` read it indirectly).
     #[arg(long, env = "MOLT_TARGET", value_name = "URL", hide_env_values = true)]
     pub target: String,
@@ -112,6 +114,7 @@ pub fn command() -> clap::Command {
 /// Runs molt-load with the given arguments (program name first).
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
     let args = Args::parse_from(args);
+    molt_core::diag::set_format(args.diag.log_format);
     let url = ConnUrl::resolve(&args.target).context("--target")?;
     if args.format == Format::Csv {
         anyhow::bail!("--format csv is not implemented yet; convert the CSV to a stream first");

@@ -56,7 +56,7 @@ impl Output {
         }
         match &self.bar {
             Some(bar) => bar.println(format!("molt-load: {message}")),
-            None => eprintln!("molt-load: {message}"),
+            None => molt_core::info!("{message}"),
         }
     }
 

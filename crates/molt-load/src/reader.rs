@@ -179,8 +179,8 @@ pub fn read_stream(
             }
             Item::Record(Record::Notice(n)) => {
                 if !quiet {
-                    eprintln!(
-                        "molt-load: notice from the stream ({}): {}",
+                    molt_core::info!(
+                        "notice from the stream ({}): {}",
                         n.level, n.message
                     );
                 }

@@ -179,7 +179,7 @@ pub async fn load(args: Arc<Args>, url: ConnUrl) -> anyhow::Result<i32> {
     }
     if !failures.is_empty() {
         for f in &failures[..failures.len() - 1] {
-            eprintln!("molt-load: error: {}", molt_core::url::redact_text(f));
+            molt_core::info!("error: {}", molt_core::url::redact_text(f));
         }
         anyhow::bail!("{}", failures.last().expect("not empty"));
     }
@@ -229,11 +229,11 @@ pub async fn load(args: Arc<Args>, url: ConnUrl) -> anyhow::Result<i32> {
             shared.out.note(&format!("finalize: created {line}"));
         }
         for line in &report.skipped {
-            eprintln!("molt-load: notice: finalize skipped {line}");
+            molt_core::warn!("finalize skipped {line}");
         }
         if !report.ok() {
             for line in &report.failed {
-                eprintln!("molt-load: error: finalize: {line}");
+                molt_core::info!("error: finalize: {line}");
             }
             anyhow::bail!("finalize failed for {} object(s)", report.failed.len());
         }
@@ -250,8 +250,8 @@ async fn write_held_back(shared: &Shared) -> Result<(), String> {
     }
     if !cycle.is_empty() {
         let names: Vec<String> = cycle.iter().map(ToString::to_string).collect();
-        eprintln!(
-            "molt-load: notice: the foreign keys between {} form a cycle; their held-back sections are written in stream order",
+        molt_core::warn!(
+            "the foreign keys between {} form a cycle; their held-back sections are written in stream order",
             names.join(", ")
         );
     }
@@ -426,8 +426,8 @@ async fn prepare(
         }
     } else {
         for sql in &plan.statements {
-            client
-                .batch_execute(sql)
+            // Another molt-load may be creating the same table right now.
+            molt_core::target::run_concurrent_ddl(client, sql)
                 .await
                 .map_err(|e| TargetError::db(format!("running {sql}"), e))?;
         }
@@ -452,14 +452,22 @@ async fn delete_slice(
         .delete_sql(&quote_pg_table(table), predicate.sql.as_deref());
     let mut total = 0;
     loop {
-        let n: u64 = retrying!(conn, shared.args.max_retries, |t| async {
+        let deleted: Result<u64, TargetError> = retrying!(conn, shared.args.max_retries, |t| async {
             t.client
                 .execute(&sql, &predicate.param_refs())
                 .await
                 .map_err(|e| {
                     TargetError::db(format!("deleting the section's rows from {table}"), e)
                 })
-        })?;
+        });
+        let n = match deleted {
+            // A `via` slice selects its rows through the parent table. If the
+            // parent does not exist on the target yet, no parent row is in
+            // the slice there, so no row of this table is either: there is
+            // nothing to replace. (The table itself was created just before.)
+            Err(e) if e.sqlstate() == Some("42P01") && predicate.sql.is_some() => 0,
+            other => other?,
+        };
         total += n;
         if shared
             .flavour

@@ -85,6 +85,14 @@ impl RowEncoder {
                     out.extend_from_slice(b"\\N");
                     Ok(())
                 }
+                // PostgreSQL and CockroachDB store no U+0000 in text, JSON or
+                // arrays; say so here, naming the row, rather than let the
+                // server refuse a whole batch.
+                Field::Str(text) | Field::Array(text)
+                    if column.logical != LogicalType::Bytes && memchr::memchr(0, text.as_bytes()).is_some() =>
+                {
+                    Err("the value contains a NUL byte (U+0000), which PostgreSQL and CockroachDB cannot store in text".to_string())
+                }
                 Field::Array(json) | Field::Str(json) if column.is_array => {
                     encode_array(column.logical, json, out)
                 }

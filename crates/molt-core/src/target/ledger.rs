@@ -113,8 +113,7 @@ impl Ledger {
     /// Creates the ledger if needed.
     pub async fn ensure(&self, client: &Client) -> Result<()> {
         for sql in self.setup_sql() {
-            client
-                .batch_execute(&sql)
+            crate::target::run_concurrent_ddl(client, &sql)
                 .await
                 .ctx(|| format!("creating the ledger in schema {}", self.schema))?;
         }

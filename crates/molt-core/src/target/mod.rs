@@ -112,3 +112,29 @@ impl<T> DbContext<T> for std::result::Result<T, tokio_postgres::Error> {
         self.map_err(|e| TargetError::db(context(), e))
     }
 }
+
+/// Runs a DDL statement that other molt processes may be running at the
+/// same moment (ten pipelines starting together all create the ledger).
+/// PostgreSQL's `IF NOT EXISTS` is not safe against a concurrent creator: the
+/// loser gets a unique violation on the catalog (23505) or "already exists"
+/// (42P07, 42710, 42P06). The object then exists, which is all the statement
+/// wanted, so those outcomes are success after one retry.
+pub async fn run_concurrent_ddl(client: &tokio_postgres::Client, sql: &str) -> std::result::Result<(), tokio_postgres::Error> {
+    const ALREADY_EXISTS: [&str; 3] = ["42P07", "42710", "42P06"];
+    for attempt in 0..3 {
+        match client.batch_execute(sql).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                let code = e.code().map(|c| c.code().to_string());
+                match code.as_deref() {
+                    Some(c) if ALREADY_EXISTS.contains(&c) => return Ok(()),
+                    Some("23505") if attempt < 2 => {
+                        tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1))).await;
+                    }
+                    _ => return Err(e),
+                }
+            }
+        }
+    }
+    client.batch_execute(sql).await
+}
