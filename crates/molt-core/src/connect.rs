@@ -62,7 +62,10 @@ pub struct ConnectError {
 
 impl ConnectError {
     fn new(url: &ConnUrl, what: impl std::fmt::Display) -> Self {
-        ConnectError { message: redact_text(&format!("connecting to {url}: {what}")), driver: None }
+        ConnectError {
+            message: redact_text(&format!("connecting to {url}: {what}")),
+            driver: None,
+        }
     }
 }
 
@@ -70,10 +73,18 @@ impl ConnectError {
 /// parameters.
 pub fn split_tls_params(url: &ConnUrl) -> Result<(String, TlsParams), ConnectError> {
     let raw = url.expose();
-    let mut params = TlsParams { mode: SslMode::Prefer, root_cert: None, client_cert: None, client_key: None };
+    let mut params = TlsParams {
+        mode: SslMode::Prefer,
+        root_cert: None,
+        client_cert: None,
+        client_key: None,
+    };
     // CockroachDB's own scheme names are not known to the drivers.
     let raw = match raw.split_once("://") {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("cockroachdb") || scheme.eq_ignore_ascii_case("cockroach") => {
+        Some((scheme, rest))
+            if scheme.eq_ignore_ascii_case("cockroachdb")
+                || scheme.eq_ignore_ascii_case("cockroach") =>
+        {
             format!("postgresql://{rest}")
         }
         _ => raw.to_string(),
@@ -111,7 +122,11 @@ pub fn split_tls_params(url: &ConnUrl) -> Result<(String, TlsParams), ConnectErr
         // libpq: "require" with a root certificate behaves like verify-ca.
         params.mode = SslMode::VerifyCa;
     }
-    let driver_url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+    let driver_url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
     Ok((driver_url, params))
 }
 
@@ -138,45 +153,81 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// Builds the rustls configuration for the parameters.
-pub fn rustls_config(params: &TlsParams, url: &ConnUrl) -> Result<rustls::ClientConfig, ConnectError> {
+pub fn rustls_config(
+    params: &TlsParams,
+    url: &ConnUrl,
+) -> Result<rustls::ClientConfig, ConnectError> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| ConnectError::new(url, e))?;
     let builder = match params.mode {
         SslMode::VerifyCa | SslMode::VerifyFull => {
-            let path = params.root_cert.clone().or_else(default_root_cert).ok_or_else(|| {
-                ConnectError::new(url, "sslmode verify-ca/verify-full needs sslrootcert=FILE (the CA certificate)")
-            })?;
+            let path = params
+                .root_cert
+                .clone()
+                .or_else(default_root_cert)
+                .ok_or_else(|| {
+                    ConnectError::new(
+                        url,
+                        "sslmode verify-ca/verify-full needs sslrootcert=FILE (the CA certificate)",
+                    )
+                })?;
             let mut roots = rustls::RootCertStore::empty();
-            let certs = CertificateDer::pem_file_iter(&path)
-                .map_err(|e| ConnectError::new(url, format!("reading sslrootcert {}: {e}", path.display())))?;
+            let certs = CertificateDer::pem_file_iter(&path).map_err(|e| {
+                ConnectError::new(url, format!("reading sslrootcert {}: {e}", path.display()))
+            })?;
             for cert in certs {
-                let cert = cert.map_err(|e| ConnectError::new(url, format!("sslrootcert {}: {e}", path.display())))?;
-                roots.add(cert).map_err(|e| ConnectError::new(url, format!("sslrootcert {}: {e}", path.display())))?;
+                let cert = cert.map_err(|e| {
+                    ConnectError::new(url, format!("sslrootcert {}: {e}", path.display()))
+                })?;
+                roots.add(cert).map_err(|e| {
+                    ConnectError::new(url, format!("sslrootcert {}: {e}", path.display()))
+                })?;
             }
-            let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
-                .build()
-                .map_err(|e| ConnectError::new(url, e))?;
+            let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider(),
+            )
+            .build()
+            .map_err(|e| ConnectError::new(url, e))?;
             if params.mode == SslMode::VerifyFull {
                 builder.with_webpki_verifier(verifier)
             } else {
-                builder.dangerous().with_custom_certificate_verifier(Arc::new(ChainOnly(verifier)))
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(ChainOnly(verifier)))
             }
         }
-        _ => builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerification(provider()))),
+        _ => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification(provider()))),
     };
     match (&params.client_cert, &params.client_key) {
         (Some(cert_path), Some(key_path)) => {
-            let certs: Result<Vec<CertificateDer<'static>>, _> = CertificateDer::pem_file_iter(cert_path)
-                .map_err(|e| ConnectError::new(url, format!("reading sslcert {}: {e}", cert_path.display())))?
-                .collect();
-            let certs = certs.map_err(|e| ConnectError::new(url, format!("sslcert {}: {e}", cert_path.display())))?;
-            let key = PrivateKeyDer::from_pem_file(key_path)
-                .map_err(|e| ConnectError::new(url, format!("reading sslkey {}: {e}", key_path.display())))?;
-            builder.with_client_auth_cert(certs, key).map_err(|e| ConnectError::new(url, e))
+            let certs: Result<Vec<CertificateDer<'static>>, _> =
+                CertificateDer::pem_file_iter(cert_path)
+                    .map_err(|e| {
+                        ConnectError::new(
+                            url,
+                            format!("reading sslcert {}: {e}", cert_path.display()),
+                        )
+                    })?
+                    .collect();
+            let certs = certs.map_err(|e| {
+                ConnectError::new(url, format!("sslcert {}: {e}", cert_path.display()))
+            })?;
+            let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| {
+                ConnectError::new(url, format!("reading sslkey {}: {e}", key_path.display()))
+            })?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| ConnectError::new(url, e))
         }
         (None, None) => Ok(builder.with_no_client_auth()),
-        _ => Err(ConnectError::new(url, "sslcert and sslkey must be given together")),
+        _ => Err(ConnectError::new(
+            url,
+            "sslcert and sslkey must be given together",
+        )),
     }
 }
 
@@ -200,12 +251,15 @@ impl ServerCertVerifier for ChainOnly {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
             Ok(ok) => Ok(ok),
             Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
-            | Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext { .. })) => {
-                Ok(ServerCertVerified::assertion())
-            }
+            | Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
             Err(e) => Err(e),
         }
     }
@@ -256,7 +310,12 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -265,7 +324,12 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -276,8 +340,13 @@ impl ServerCertVerifier for NoVerification {
 /// Opens a connection to a PostgreSQL-wire server (PostgreSQL or
 /// CockroachDB) and drives it on the current tokio runtime. Errors on the
 /// connection after it is open are reported on stderr, redacted.
-pub async fn postgres(url: &ConnUrl, application_name: &str) -> Result<tokio_postgres::Client, ConnectError> {
-    postgres_with_task(url, application_name).await.map(|(client, _task)| client)
+pub async fn postgres(
+    url: &ConnUrl,
+    application_name: &str,
+) -> Result<tokio_postgres::Client, ConnectError> {
+    postgres_with_task(url, application_name)
+        .await
+        .map(|(client, _task)| client)
 }
 
 /// As [`postgres`], also returning the task that drives the connection, for
@@ -288,13 +357,17 @@ pub async fn postgres_with_task(
     application_name: &str,
 ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), ConnectError> {
     let (driver_url, params) = split_tls_params(url)?;
-    let mut config: tokio_postgres::Config = driver_url.parse().map_err(|e| ConnectError::new(url, e))?;
+    let mut config: tokio_postgres::Config =
+        driver_url.parse().map_err(|e| ConnectError::new(url, e))?;
     if config.get_application_name().is_none() {
         config.application_name(application_name);
     }
     let describe = |e: tokio_postgres::Error| -> ConnectError {
         let mut error = match e.as_db_error() {
-            Some(db) => ConnectError::new(url, format!("{} (SQLSTATE {})", db.message(), db.code().code())),
+            Some(db) => ConnectError::new(
+                url,
+                format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+            ),
             None => {
                 let mut text = e.to_string();
                 let mut source = std::error::Error::source(&e);
@@ -312,7 +385,10 @@ pub async fn postgres_with_task(
     let label = url.redacted();
     if params.mode == SslMode::Disable {
         config.ssl_mode(tokio_postgres::config::SslMode::Disable);
-        let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(describe)?;
+        let (client, connection) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(describe)?;
         return Ok((client, spawn_connection(connection, label)));
     }
     config.ssl_mode(match params.mode {
@@ -333,7 +409,10 @@ where
         // caller reports it with context; this line says which server.
         if let Err(e) = connection.await {
             if !e.is_closed() {
-                crate::info!("connection to {label} ended: {}", redact_text(&e.to_string()));
+                crate::info!(
+                    "connection to {label} ended: {}",
+                    redact_text(&e.to_string())
+                );
             }
         }
     })
@@ -357,12 +436,17 @@ pub fn mysql_opts(url: &ConnUrl) -> Result<mysql_async::Opts, ConnectError> {
                 _ => {}
             }
             if let (Some(cert), Some(key)) = (&params.client_cert, &params.client_key) {
-                ssl = ssl.with_client_identity(Some(mysql_async::ClientIdentity::new(cert.clone().into(), key.clone().into())));
+                ssl = ssl.with_client_identity(Some(mysql_async::ClientIdentity::new(
+                    cert.clone().into(),
+                    key.clone().into(),
+                )));
             }
             Some(ssl)
         }
     };
-    Ok(mysql_async::OptsBuilder::from_opts(opts).ssl_opts(ssl).into())
+    Ok(mysql_async::OptsBuilder::from_opts(opts)
+        .ssl_opts(ssl)
+        .into())
 }
 
 #[cfg(test)]
@@ -376,7 +460,10 @@ mod tests {
         )
         .unwrap();
         let (driver, params) = split_tls_params(&url).unwrap();
-        assert_eq!(driver, "postgresql://root:pw@crdb:26257/shop?application_name=x");
+        assert_eq!(
+            driver,
+            "postgresql://root:pw@crdb:26257/shop?application_name=x"
+        );
         assert_eq!(params.mode, SslMode::VerifyFull);
         assert_eq!(params.root_cert.unwrap(), PathBuf::from("/certs/ca.crt"));
         assert_eq!(params.client_key.unwrap(), PathBuf::from("/k"));

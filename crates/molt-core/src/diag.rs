@@ -48,7 +48,11 @@ pub fn format() -> LogFormat {
 fn tool() -> String {
     std::env::args_os()
         .next()
-        .and_then(|a| std::path::Path::new(&a).file_name().map(|n| n.to_string_lossy().into_owned()))
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
         .unwrap_or_else(|| "molt".into())
 }
 
@@ -58,8 +62,12 @@ pub fn emit(level: &str, message: &str) {
     let line = match format() {
         LogFormat::Text => format!("{}: {level}: {message}", tool()),
         LogFormat::Json => {
-            let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-            serde_json::json!({"tool": tool(), "level": level, "message": message, "time": time}).to_string()
+            let time = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            serde_json::json!({"tool": tool(), "level": level, "message": message, "time": time})
+                .to_string()
         }
     };
     let _ = writeln!(std::io::stderr().lock(), "{line}");

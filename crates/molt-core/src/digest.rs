@@ -22,7 +22,11 @@ pub struct DigestColumn {
 
 impl From<&crate::stream::Column> for DigestColumn {
     fn from(c: &crate::stream::Column) -> Self {
-        DigestColumn { logical: c.logical, padded: c.padded, is_array: c.array_dims > 0 }
+        DigestColumn {
+            logical: c.logical,
+            padded: c.padded,
+            is_array: c.array_dims > 0,
+        }
     }
 }
 
@@ -65,7 +69,8 @@ impl RowHasher {
 
     fn bytes(&mut self, bytes: &[u8]) {
         self.row.push(1);
-        self.row.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        self.row
+            .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         self.row.extend_from_slice(bytes);
     }
 
@@ -114,7 +119,9 @@ impl SectionDigest {
 
     /// Parses [`SectionDigest::hex`] output.
     pub fn parse_hex(text: &str) -> Option<u128> {
-        (text.len() == 32).then(|| u128::from_str_radix(text, 16).ok()).flatten()
+        (text.len() == 32)
+            .then(|| u128::from_str_radix(text, 16).ok())
+            .flatten()
     }
 }
 
@@ -122,8 +129,16 @@ impl SectionDigest {
 mod tests {
     use super::*;
 
-    const INT: DigestColumn = DigestColumn { logical: LogicalType::Int, padded: false, is_array: false };
-    const TEXT: DigestColumn = DigestColumn { logical: LogicalType::Text, padded: false, is_array: false };
+    const INT: DigestColumn = DigestColumn {
+        logical: LogicalType::Int,
+        padded: false,
+        is_array: false,
+    };
+    const TEXT: DigestColumn = DigestColumn {
+        logical: LogicalType::Text,
+        padded: false,
+        is_array: false,
+    };
 
     fn row(h: &mut RowHasher, id: &str, text: Option<&str>) -> u128 {
         h.value(INT, Some(id));
@@ -170,7 +185,10 @@ mod tests {
 
     #[test]
     fn hex_round_trip() {
-        let d = SectionDigest { rows: 1, sum: 0xdead_beef };
+        let d = SectionDigest {
+            rows: 1,
+            sum: 0xdead_beef,
+        };
         assert_eq!(SectionDigest::parse_hex(&d.hex()), Some(0xdead_beef));
     }
 }

@@ -29,7 +29,10 @@ pub struct ExitError {
 
 impl ExitError {
     pub fn new(code: i32, message: impl Into<String>) -> Self {
-        ExitError { code, message: message.into() }
+        ExitError {
+            code,
+            message: message.into(),
+        }
     }
 }
 

@@ -39,7 +39,11 @@ pub fn quote_pg_table(table: &crate::stream::TableName) -> String {
 
 /// Quotes a database-qualified name for MySQL.
 pub fn quote_mysql_table(table: &crate::stream::TableName) -> String {
-    format!("{}.{}", quote_mysql(&table.schema), quote_mysql(&table.name))
+    format!(
+        "{}.{}",
+        quote_mysql(&table.schema),
+        quote_mysql(&table.name)
+    )
 }
 
 /// Quotes a string literal for PostgreSQL (standard_conforming_strings on).

@@ -206,7 +206,9 @@ fn redact_password_params(text: &str) -> String {
             out.push_str(&text[i..i + key_len]);
             out.push_str("***");
             i += key_len;
-            while i < text.len() && !matches!(bytes[i], b'&' | b' ' | b'\t' | b'\n' | b';' | b'"' | b'\'') {
+            while i < text.len()
+                && !matches!(bytes[i], b'&' | b' ' | b'\t' | b'\n' | b';' | b'"' | b'\'')
+            {
                 i += 1;
             }
         } else {
@@ -228,7 +230,10 @@ mod tests {
             redact_url("postgres://alice:s3cr%40t@db:5432/app?sslmode=require"),
             "postgres://alice:***@db:5432/app?sslmode=require"
         );
-        assert_eq!(redact_url("mysql://root@127.0.0.1:3306/test"), "mysql://root@127.0.0.1:3306/test");
+        assert_eq!(
+            redact_url("mysql://root@127.0.0.1:3306/test"),
+            "mysql://root@127.0.0.1:3306/test"
+        );
     }
 
     #[test]
@@ -251,7 +256,9 @@ mod tests {
 
     #[test]
     fn unknown_scheme_is_redacted_in_error() {
-        let err = ConnUrl::parse("ftp://u:topsecret@h/").unwrap_err().to_string();
+        let err = ConnUrl::parse("ftp://u:topsecret@h/")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("topsecret"), "{err}");
     }
 }

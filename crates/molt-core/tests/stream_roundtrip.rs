@@ -6,7 +6,8 @@ use std::io::Cursor;
 
 use molt_core::digest::{DigestColumn, RowHasher, SectionDigest};
 use molt_core::stream::{
-    Column, Field, Item, Record, SectionEnd, Shard, Slice, StreamReader, StreamWriter, TableHeader, TableName,
+    Column, Field, Item, Record, SectionEnd, Shard, Slice, StreamReader, StreamWriter, TableHeader,
+    TableName,
 };
 use molt_core::value::LogicalType;
 use proptest::prelude::*;
@@ -37,7 +38,13 @@ fn header(columns: Vec<Column>) -> TableHeader {
         table: table.clone(),
         target: None,
         columns,
-        slice: Slice { phase: "A".into(), table, filter: None, target_filter: None, shard: Shard::whole() },
+        slice: Slice {
+            phase: "A".into(),
+            table,
+            filter: None,
+            target_filter: None,
+            shard: Shard::whole(),
+        },
         indexes: vec![],
         foreign_keys: vec![],
         checks: vec![],
@@ -59,8 +66,12 @@ enum V {
 fn write_section(columns: &[Column], rows: &[Vec<V>]) -> Vec<u8> {
     let head = header(columns.to_vec());
     let mut writer = StreamWriter::new(Vec::new());
-    writer.record(&molt_core::stream::header("test", None)).unwrap();
-    writer.record(&Record::Table(Box::new(head.clone()))).unwrap();
+    writer
+        .record(&molt_core::stream::header("test", None))
+        .unwrap();
+    writer
+        .record(&Record::Table(Box::new(head.clone())))
+        .unwrap();
     let digest_cols: Vec<DigestColumn> = columns.iter().map(DigestColumn::from).collect();
     let mut hasher = RowHasher::default();
     let mut digest = SectionDigest::default();
@@ -133,17 +144,46 @@ fn null_is_distinct_from_empty_string() {
 
 #[test]
 fn integers_beyond_2_pow_53_and_unsigned_64() {
-    round_trip(LogicalType::Int, &["9007199254740993", "-9223372036854775808", "18446744073709551615", "0"]);
+    round_trip(
+        LogicalType::Int,
+        &[
+            "9007199254740993",
+            "-9223372036854775808",
+            "18446744073709551615",
+            "0",
+        ],
+    );
 }
 
 #[test]
 fn exact_decimals() {
-    round_trip(LogicalType::Decimal, &["12.30", "-0.000000000000000000001", "123456789012345678901234567890.5", "NaN", "Infinity", "-Infinity"]);
+    round_trip(
+        LogicalType::Decimal,
+        &[
+            "12.30",
+            "-0.000000000000000000001",
+            "123456789012345678901234567890.5",
+            "NaN",
+            "Infinity",
+            "-Infinity",
+        ],
+    );
 }
 
 #[test]
 fn floats_including_nan_and_infinities() {
-    round_trip(LogicalType::Float8, &["0.1", "1e+308", "-2.2250738585072014e-308", "NaN", "Infinity", "-Infinity", "-0"]);
+    round_trip(
+        LogicalType::Float8,
+        &[
+            "0.1",
+            "1e+308",
+            "-2.2250738585072014e-308",
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "-0",
+        ],
+    );
     round_trip(LogicalType::Float4, &["3.4028235e+38", "1.1754944e-38"]);
 }
 
@@ -154,7 +194,10 @@ fn bytes_as_base64() {
 
 #[test]
 fn timestamps_with_and_without_zone_at_microseconds() {
-    round_trip(LogicalType::Timestamp, &["2024-02-29 23:59:59.999999", "1970-01-01 00:00:00"]);
+    round_trip(
+        LogicalType::Timestamp,
+        &["2024-02-29 23:59:59.999999", "1970-01-01 00:00:00"],
+    );
     round_trip(LogicalType::Timestamptz, &["2024-02-29 23:59:59.000001Z"]);
     round_trip(LogicalType::Time, &["24:00:00", "00:00:00.5"]);
     round_trip(LogicalType::Timetz, &["12:00:00+05:30"]);
@@ -162,37 +205,84 @@ fn timestamps_with_and_without_zone_at_microseconds() {
 
 #[test]
 fn dates_outside_the_usual_range() {
-    round_trip(LogicalType::Date, &["0000-01-01", "-4712-01-01", "294276-12-31", "infinity", "-infinity"]);
-    round_trip(LogicalType::Timestamp, &["-0043-03-15 12:00:00", "infinity", "-infinity"]);
+    round_trip(
+        LogicalType::Date,
+        &[
+            "0000-01-01",
+            "-4712-01-01",
+            "294276-12-31",
+            "infinity",
+            "-infinity",
+        ],
+    );
+    round_trip(
+        LogicalType::Timestamp,
+        &["-0043-03-15 12:00:00", "infinity", "-infinity"],
+    );
 }
 
 #[test]
 fn intervals() {
-    round_trip(LogicalType::Interval, &["P1Y2M3DT4H5M6.000007S", "PT-838H-59M-59S", "PT0S", "P-1MT-0.5S"]);
+    round_trip(
+        LogicalType::Interval,
+        &[
+            "P1Y2M3DT4H5M6.000007S",
+            "PT-838H-59M-59S",
+            "PT0S",
+            "P-1MT-0.5S",
+        ],
+    );
 }
 
 #[test]
 fn json_kept_as_json_text() {
-    round_trip(LogicalType::Json, &[r#"{"b": [1, 2.50, null], "a": "\u00e9\n"}"#, "null", "\"\"", "12345678901234567890.000"]);
+    round_trip(
+        LogicalType::Json,
+        &[
+            r#"{"b": [1, 2.50, null], "a": "\u00e9\n"}"#,
+            "null",
+            "\"\"",
+            "12345678901234567890.000",
+        ],
+    );
 }
 
 #[test]
 fn arrays_enums_bits_uuids_spatial() {
-    let cols = vec![column("a", LogicalType::Text, 1), column("m", LogicalType::Int, 2)];
+    let cols = vec![
+        column("a", LogicalType::Text, 1),
+        column("m", LogicalType::Int, 2),
+    ];
     let rows = vec![
-        vec![V::A(r#"["x",null,"a,b","q\"uote",""]"#.into()), V::A(r#"[["1","2"],["3",null]]"#.into())],
+        vec![
+            V::A(r#"["x",null,"a,b","q\"uote",""]"#.into()),
+            V::A(r#"[["1","2"],["3",null]]"#.into()),
+        ],
         vec![V::A("[]".into()), V::Null],
     ];
     assert_eq!(read_rows(&write_section(&cols, &rows)).unwrap(), rows);
     round_trip(LogicalType::Enum, &["", "G", "NC-17"]);
-    round_trip(LogicalType::Bit, &["", "1", "0101010101010101010101010101010101010101010101010101010101010101"]);
+    round_trip(
+        LogicalType::Bit,
+        &[
+            "",
+            "1",
+            "0101010101010101010101010101010101010101010101010101010101010101",
+        ],
+    );
     round_trip(LogicalType::Uuid, &["123e4567-e89b-12d3-a456-426614174000"]);
-    round_trip(LogicalType::Geometry, &["0101000020E6100000000000000000F03F0000000000000040"]);
+    round_trip(
+        LogicalType::Geometry,
+        &["0101000020E6100000000000000000F03F0000000000000040"],
+    );
 }
 
 #[test]
 fn text_with_every_escape_and_non_bmp_unicode() {
-    round_trip(LogicalType::Text, &["tab\tnl\ncr\rbs\\q\"", "\u{1}\u{1f}\u{7f}", "😀 𝄞 é", "\\N"]);
+    round_trip(
+        LogicalType::Text,
+        &["tab\tnl\ncr\rbs\\q\"", "\u{1}\u{1f}\u{7f}", "😀 𝄞 é", "\\N"],
+    );
 }
 
 proptest! {
@@ -250,13 +340,19 @@ fn malformed_row_names_its_line() {
 #[test]
 fn unknown_record_type_names_its_line() {
     let err = error_of(&format!("{HEAD}\n{{\"type\":\"mystery\"}}\n"));
-    assert!(err.starts_with("line 2: unknown record type \"mystery\""), "{err}");
+    assert!(
+        err.starts_with("line 2: unknown record type \"mystery\""),
+        "{err}"
+    );
 }
 
 #[test]
 fn newer_major_version_is_refused() {
     let err = error_of("{\"type\":\"stream\",\"version\":\"2.0\",\"producer\":\"future\"}\n");
-    assert!(err.starts_with("line 1: stream format version 2.0 is newer"), "{err}");
+    assert!(
+        err.starts_with("line 1: stream format version 2.0 is newer"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -272,13 +368,19 @@ fn unknown_fields_are_ignored_and_minor_versions_accepted() {
             d.hex()
         }
     );
-    assert_eq!(read_rows(text.as_bytes()).unwrap(), vec![vec![V::S("a".into())]]);
+    assert_eq!(
+        read_rows(text.as_bytes()).unwrap(),
+        vec![vec![V::S("a".into())]]
+    );
 }
 
 #[test]
 fn wrong_column_count_truncation_and_digest_mismatch() {
     let err = error_of(&format!("{TABLE}\n[\"a\",\"b\"]\n"));
-    assert!(err.starts_with("line 2: row has 2 values but table public.t has 1 columns"), "{err}");
+    assert!(
+        err.starts_with("line 2: row has 2 values but table public.t has 1 columns"),
+        "{err}"
+    );
 
     let err = error_of(&format!("{TABLE}\n[\"a\"]\n"));
     assert!(err.contains("end record is missing"), "{err}");
@@ -308,8 +410,14 @@ fn invalid_utf8_and_rows_outside_sections() {
 fn overlong_line_is_refused_without_reading_it_whole() {
     let mut reader = StreamReader::with_options(
         std::io::BufReader::with_capacity(1024, std::io::repeat(b'x')),
-        molt_core::stream::ReaderOptions { max_line_bytes: 1 << 20, check_digests: true },
+        molt_core::stream::ReaderOptions {
+            max_line_bytes: 1 << 20,
+            check_digests: true,
+        },
     );
     let err = reader.next().unwrap_err().to_string();
-    assert!(err.contains("longer than the limit of 1048576 bytes"), "{err}");
+    assert!(
+        err.contains("longer than the limit of 1048576 bytes"),
+        "{err}"
+    );
 }

@@ -225,7 +225,9 @@ pub async fn export(
         total += digest.rows;
         molt_core::info!(
             "phase {phase}: exported {} rows of {} for {}",
-            digest.rows, t.target, t.source
+            digest.rows,
+            t.target,
+            t.source
         );
     }
     writer.flush()?;

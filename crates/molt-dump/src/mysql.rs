@@ -53,7 +53,9 @@ pub async fn dump(args: &crate::Args, source: &ConnUrl, slices: Vec<Slice>) -> a
                 if let Some(t) = &s.table {
                     molt_core::info!(
                         "{t}.{}: {} values changed ({})",
-                        c.column, c.count, c.policy
+                        c.column,
+                        c.count,
+                        c.policy
                     );
                 }
             }

@@ -124,15 +124,15 @@ fn dump_blocking(settings: &Settings, url: &ConnUrl, slices: Vec<Slice>) -> anyh
     output.finish().context("writing the stream")?;
     if !settings.quiet {
         let rows: u64 = stats.iter().map(|s| s.rows).sum();
-        molt_core::info!(
-            "{} sections, {rows} rows, SCN {scn}",
-            stats.len()
-        );
+        molt_core::info!("{} sections, {rows} rows, SCN {scn}", stats.len());
         for s in &stats {
             for c in &s.changes {
                 molt_core::info!(
                     "{}.{}: {} values changed ({})",
-                    s.table, c.column, c.count, c.policy
+                    s.table,
+                    c.column,
+                    c.count,
+                    c.policy
                 );
             }
         }

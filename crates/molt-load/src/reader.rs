@@ -179,10 +179,7 @@ pub fn read_stream(
             }
             Item::Record(Record::Notice(n)) => {
                 if !quiet {
-                    molt_core::info!(
-                        "notice from the stream ({}): {}",
-                        n.level, n.message
-                    );
+                    molt_core::info!("notice from the stream ({}): {}", n.level, n.message);
                 }
             }
             Item::Record(Record::Slice(slice)) => {

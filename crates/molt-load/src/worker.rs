@@ -452,14 +452,15 @@ async fn delete_slice(
         .delete_sql(&quote_pg_table(table), predicate.sql.as_deref());
     let mut total = 0;
     loop {
-        let deleted: Result<u64, TargetError> = retrying!(conn, shared.args.max_retries, |t| async {
-            t.client
-                .execute(&sql, &predicate.param_refs())
-                .await
-                .map_err(|e| {
-                    TargetError::db(format!("deleting the section's rows from {table}"), e)
-                })
-        });
+        let deleted: Result<u64, TargetError> =
+            retrying!(conn, shared.args.max_retries, |t| async {
+                t.client
+                    .execute(&sql, &predicate.param_refs())
+                    .await
+                    .map_err(|e| {
+                        TargetError::db(format!("deleting the section's rows from {table}"), e)
+                    })
+            });
         let n = match deleted {
             // A `via` slice selects its rows through the parent table. If the
             // parent does not exist on the target yet, no parent row is in

@@ -152,10 +152,7 @@ async fn run_async(args: Args) -> anyhow::Result<i32> {
                     let predicate = phase.predicate(&entry.table, &source)?;
                     let key = source.primary_key(&entry.table).await?;
                     if key.is_empty() {
-                        molt_core::warn!(
-                            "{} has no primary key: one shard",
-                            entry.table
-                        );
+                        molt_core::warn!("{} has no primary key: one shard", entry.table);
                     }
                     let sharding = shard::shard_slice(
                         &mut source,
@@ -306,7 +303,11 @@ async fn run_async(args: Args) -> anyhow::Result<i32> {
                         s,
                         rate.map_or(0.0, |r| r.rows_per_second)
                     ),
-                    None => molt_core::info!("phase {}: {phase_rows} rows, {:.1} MB", phase.name, phase_bytes / 1e6),
+                    None => molt_core::info!(
+                        "phase {}: {phase_rows} rows, {:.1} MB",
+                        phase.name,
+                        phase_bytes / 1e6
+                    ),
                 }
             }
             out.flush()?;

@@ -114,7 +114,8 @@ impl<T> DbContext<T> for Result<T, mysql_async::Error> {
 /// every message.
 pub fn opts(url: &crate::ConnUrl) -> Result<mysql_async::Opts, MysqlError> {
     // TLS parameters (sslmode, sslrootcert, ...) as for every engine.
-    let opts = crate::connect::mysql_opts(url).map_err(|e| MysqlError::Data(format!("bad MySQL URL: {e}")))?;
+    let opts = crate::connect::mysql_opts(url)
+        .map_err(|e| MysqlError::Data(format!("bad MySQL URL: {e}")))?;
     // Large rows (a 16 MB BLOB) must not be refused by the client side.
     Ok(mysql_async::OptsBuilder::from_opts(opts)
         .max_allowed_packet(Some(1 << 30))

@@ -42,9 +42,14 @@ pub struct CsvWriter<W: Write> {
 impl<W: Write> CsvWriter<W> {
     /// Starts the CSV with a header row of `columns`.
     pub fn new(out: W, columns: &[&str]) -> csv::Result<Self> {
-        let mut inner = csv::WriterBuilder::new().quote_style(csv::QuoteStyle::Necessary).from_writer(out);
+        let mut inner = csv::WriterBuilder::new()
+            .quote_style(csv::QuoteStyle::Necessary)
+            .from_writer(out);
         inner.write_record(columns)?;
-        Ok(CsvWriter { inner, record: Vec::new() })
+        Ok(CsvWriter {
+            inner,
+            record: Vec::new(),
+        })
     }
 
     pub fn write_row(&mut self, row: &RowBuf) -> csv::Result<()> {
@@ -70,14 +75,24 @@ pub struct CsvReader<R: Read> {
 
 impl<R: Read> CsvReader<R> {
     pub fn new(input: R) -> Result<Self, StreamError> {
-        let mut inner = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(input);
+        let mut inner = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_reader(input);
         let headers = inner
             .headers()
-            .map_err(|e| StreamError { line: 1, message: format!("CSV header: {e}") })?
+            .map_err(|e| StreamError {
+                line: 1,
+                message: format!("CSV header: {e}"),
+            })?
             .iter()
             .map(str::to_string)
             .collect();
-        Ok(CsvReader { inner, record: csv::StringRecord::new(), headers })
+        Ok(CsvReader {
+            inner,
+            record: csv::StringRecord::new(),
+            headers,
+        })
     }
 
     /// Column names from the header row.
@@ -89,10 +104,18 @@ impl<R: Read> CsvReader<R> {
     pub fn next_row(&mut self) -> Result<Option<Vec<Field<'_>>>, StreamError> {
         match self.inner.read_record(&mut self.record) {
             Ok(false) => Ok(None),
-            Ok(true) => Ok(Some(self.record.iter().map(|f| decode_field(f).map_or(Field::Null, Field::Str)).collect())),
+            Ok(true) => Ok(Some(
+                self.record
+                    .iter()
+                    .map(|f| decode_field(f).map_or(Field::Null, Field::Str))
+                    .collect(),
+            )),
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                Err(StreamError { line, message: format!("CSV: {e}") })
+                Err(StreamError {
+                    line,
+                    message: format!("CSV: {e}"),
+                })
             }
         }
     }
@@ -104,7 +127,14 @@ mod tests {
 
     #[test]
     fn null_and_backslashes_round_trip() {
-        for value in [None, Some(""), Some("\\N"), Some("\\"), Some("a,b\"c\nd"), Some("N")] {
+        for value in [
+            None,
+            Some(""),
+            Some("\\N"),
+            Some("\\"),
+            Some("a,b\"c\nd"),
+            Some("N"),
+        ] {
             let encoded = encode_field(value);
             assert_eq!(decode_field(&encoded), value, "{value:?}");
         }

@@ -10,9 +10,14 @@ mod reader;
 mod record;
 mod writer;
 
-pub use reader::{Field, Item, ReaderOptions, RowBuf, StreamError, StreamReader, DEFAULT_MAX_LINE_BYTES};
+pub use reader::{
+    Field, Item, ReaderOptions, RowBuf, StreamError, StreamReader, DEFAULT_MAX_LINE_BYTES,
+};
 pub use record::*;
-pub use writer::{needs_escape, push_escape, push_json_escaped, push_json_string, skip_plain, RowBuilder, StreamWriter};
+pub use writer::{
+    needs_escape, push_escape, push_json_escaped, push_json_string, skip_plain, RowBuilder,
+    StreamWriter,
+};
 
 /// The stream header a tool writes first.
 pub fn header(producer: &str, source: Option<SourceInfo>) -> Record {

@@ -35,7 +35,10 @@ pub struct ReaderOptions {
 
 impl Default for ReaderOptions {
     fn default() -> Self {
-        ReaderOptions { max_line_bytes: DEFAULT_MAX_LINE_BYTES, check_digests: true }
+        ReaderOptions {
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            check_digests: true,
+        }
     }
 }
 
@@ -163,7 +166,10 @@ impl<R: BufRead> StreamReader<R> {
     }
 
     fn error(&self, message: impl Into<String>) -> StreamError {
-        StreamError { line: self.line_no, message: message.into() }
+        StreamError {
+            line: self.line_no,
+            message: message.into(),
+        }
     }
 
     /// Reads the next item; `Ok(None)` at a clean end of stream.
@@ -210,7 +216,10 @@ impl<R: BufRead> StreamReader<R> {
                 Ok(buf) => buf,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    return Err(StreamError { line: self.line_no + 1, message: format!("reading input: {e}") })
+                    return Err(StreamError {
+                        line: self.line_no + 1,
+                        message: format!("reading input: {e}"),
+                    })
                 }
             };
             if available.is_empty() {
@@ -256,7 +265,9 @@ impl<R: BufRead> StreamReader<R> {
             .map_err(|e| self.error(format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1)))?;
         let envelope: Envelope =
             serde_json::from_str(text).map_err(|e| self.error(format!("malformed record: {e}")))?;
-        let kind = envelope.kind.ok_or_else(|| self.error("record has no \"type\" field"))?;
+        let kind = envelope
+            .kind
+            .ok_or_else(|| self.error("record has no \"type\" field"))?;
         if !KNOWN_TYPES.contains(&kind.as_str()) {
             return Err(self.error(format!(
                 "unknown record type {kind:?} (this molt reads stream format {}; known types: {})",
@@ -266,7 +277,10 @@ impl<R: BufRead> StreamReader<R> {
         }
         if kind == "stream" {
             let version = envelope.version.unwrap_or_default();
-            let major = version.split('.').next().and_then(|m| m.parse::<u32>().ok());
+            let major = version
+                .split('.')
+                .next()
+                .and_then(|m| m.parse::<u32>().ok());
             match major {
                 Some(m) if m <= FORMAT_MAJOR => {}
                 Some(_) => {
@@ -277,8 +291,8 @@ impl<R: BufRead> StreamReader<R> {
                 None => return Err(self.error(format!("stream header has an invalid version {version:?}"))),
             }
         }
-        let record: Record =
-            serde_json::from_str(text).map_err(|e| self.error(format!("malformed {kind} record: {e}")))?;
+        let record: Record = serde_json::from_str(text)
+            .map_err(|e| self.error(format!("malformed {kind} record: {e}")))?;
         self.track(&record)?;
         Ok(record)
     }
@@ -294,7 +308,9 @@ impl<R: BufRead> StreamReader<R> {
                     )));
                 }
                 if header.columns.is_empty() {
-                    return Err(self.error(format!("table header for {} has no columns", header.table)));
+                    return Err(
+                        self.error(format!("table header for {} has no columns", header.table))
+                    );
                 }
                 self.section = Some(Section {
                     columns: header.columns.iter().map(DigestColumn::from).collect(),
@@ -305,9 +321,14 @@ impl<R: BufRead> StreamReader<R> {
             }
             Record::End(end) => {
                 let Some(section) = self.section.take() else {
-                    return Err(self.error(format!("end record for {} without a table header", end.table)));
+                    return Err(self.error(format!(
+                        "end record for {} without a table header",
+                        end.table
+                    )));
                 };
-                if end.table != section.header.table || end.shard.index != section.header.slice.shard.index {
+                if end.table != section.header.table
+                    || end.shard.index != section.header.slice.shard.index
+                {
                     return Err(self.error(format!(
                         "end record for {} shard {} closes the section of {} shard {}",
                         end.table, end.shard, section.header.table, section.header.slice.shard
@@ -337,14 +358,22 @@ impl<R: BufRead> StreamReader<R> {
     fn parse_row(&mut self, start: usize) -> Result<(), StreamError> {
         let text = match std::str::from_utf8(&self.line) {
             Ok(t) => t,
-            Err(e) => return Err(self.error(format!("invalid UTF-8 at byte {} of the row", e.valid_up_to() + 1))),
+            Err(e) => {
+                return Err(self.error(format!(
+                    "invalid UTF-8 at byte {} of the row",
+                    e.valid_up_to() + 1
+                )))
+            }
         };
         self.row.clear();
         if let Err(message) = parse_row_into(text, start, &mut self.row) {
             return Err(self.error(format!("malformed row: {message}")));
         }
         let Some(section) = self.section.as_mut() else {
-            return Err(StreamError { line: self.line_no, message: "row outside a section: no table header before it".into() });
+            return Err(StreamError {
+                line: self.line_no,
+                message: "row outside a section: no table header before it".into(),
+            });
         };
         if self.row.len() != section.columns.len() {
             return Err(StreamError {
@@ -425,7 +454,11 @@ fn parse_row_into(text: &str, start: usize, row: &mut RowBuf) -> Result<(), Stri
                     pos = end;
                 }
                 other => {
-                    return Err(format!("unexpected {:?} at byte {} (values are strings, arrays or null)", char::from(other), pos + 1))
+                    return Err(format!(
+                        "unexpected {:?} at byte {} (values are strings, arrays or null)",
+                        char::from(other),
+                        pos + 1
+                    ))
                 }
             }
             skip_ws(&mut pos);
@@ -435,7 +468,13 @@ fn parse_row_into(text: &str, start: usize, row: &mut RowBuf) -> Result<(), Stri
                     pos += 1;
                     break;
                 }
-                Some(&other) => return Err(format!("expected ',' or ']' at byte {}, found {:?}", pos + 1, char::from(other))),
+                Some(&other) => {
+                    return Err(format!(
+                        "expected ',' or ']' at byte {}, found {:?}",
+                        pos + 1,
+                        char::from(other)
+                    ))
+                }
                 None => return Err("unexpected end of line inside the row".into()),
             }
         }
@@ -459,7 +498,10 @@ fn unescape_string(text: &str, mut pos: usize, out: &mut String) -> Result<usize
     loop {
         // Plain text a block at a time, then the special byte in the block.
         pos = super::writer::skip_plain(bytes, pos, b'"', b'\\');
-        let Some(rel) = bytes[pos..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20) else {
+        let Some(rel) = bytes[pos..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        else {
             return Err(format!("unterminated string starting at byte {}", open + 1));
         };
         pos += rel;
@@ -488,19 +530,33 @@ fn unescape_string(text: &str, mut pos: usize, out: &mut String) -> Result<usize
                         out.push(ch);
                         pos = next;
                     }
-                    other => return Err(format!("invalid escape \\{} at byte {}", char::from(other), pos - 1)),
+                    other => {
+                        return Err(format!(
+                            "invalid escape \\{} at byte {}",
+                            char::from(other),
+                            pos - 1
+                        ))
+                    }
                 }
                 run_start = pos;
             }
             b'\n' => return Err(format!("raw newline in a string at byte {}", pos + 1)),
-            other => return Err(format!("raw control character 0x{other:02x} in a string at byte {}", pos + 1)),
+            other => {
+                return Err(format!(
+                    "raw control character 0x{other:02x} in a string at byte {}",
+                    pos + 1
+                ))
+            }
         }
     }
 }
 
 fn hex4(bytes: &[u8], pos: usize) -> Result<u32, String> {
-    let digits = bytes.get(pos..pos + 4).ok_or_else(|| format!("truncated \\u escape at byte {}", pos - 1))?;
-    let text = std::str::from_utf8(digits).map_err(|_| format!("invalid \\u escape at byte {}", pos - 1))?;
+    let digits = bytes
+        .get(pos..pos + 4)
+        .ok_or_else(|| format!("truncated \\u escape at byte {}", pos - 1))?;
+    let text = std::str::from_utf8(digits)
+        .map_err(|_| format!("invalid \\u escape at byte {}", pos - 1))?;
     u32::from_str_radix(text, 16).map_err(|_| format!("invalid \\u escape at byte {}", pos - 1))
 }
 
@@ -508,20 +564,28 @@ fn parse_unicode_escape(bytes: &[u8], pos: usize) -> Result<(char, usize), Strin
     let first = hex4(bytes, pos)?;
     if (0xD800..0xDC00).contains(&first) {
         if bytes.get(pos + 4..pos + 6) != Some(b"\\u") {
-            return Err(format!("unpaired surrogate \\u{first:04x} at byte {}", pos - 1));
+            return Err(format!(
+                "unpaired surrogate \\u{first:04x} at byte {}",
+                pos - 1
+            ));
         }
         let second = hex4(bytes, pos + 6)?;
         if !(0xDC00..0xE000).contains(&second) {
             return Err(format!("invalid surrogate pair at byte {}", pos - 1));
         }
         let code = 0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00);
-        let ch = char::from_u32(code).ok_or_else(|| format!("invalid code point at byte {}", pos - 1))?;
+        let ch = char::from_u32(code)
+            .ok_or_else(|| format!("invalid code point at byte {}", pos - 1))?;
         return Ok((ch, pos + 10));
     }
     if (0xDC00..0xE000).contains(&first) {
-        return Err(format!("unpaired surrogate \\u{first:04x} at byte {}", pos - 1));
+        return Err(format!(
+            "unpaired surrogate \\u{first:04x} at byte {}",
+            pos - 1
+        ));
     }
-    let ch = char::from_u32(first).ok_or_else(|| format!("invalid code point at byte {}", pos - 1))?;
+    let ch =
+        char::from_u32(first).ok_or_else(|| format!("invalid code point at byte {}", pos - 1))?;
     Ok((ch, pos + 4))
 }
 

@@ -26,7 +26,10 @@ pub struct TableName {
 
 impl TableName {
     pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
-        TableName { schema: schema.into(), name: name.into() }
+        TableName {
+            schema: schema.into(),
+            name: name.into(),
+        }
     }
 
     /// Parses `schema.table` or `table` (with `default_schema`).
@@ -67,7 +70,11 @@ pub struct Shard {
 impl Shard {
     /// The single shard that is the whole slice.
     pub fn whole() -> Shard {
-        Shard { index: 0, count: 1, ..Default::default() }
+        Shard {
+            index: 0,
+            count: 1,
+            ..Default::default()
+        }
     }
 
     pub fn is_whole(&self) -> bool {
@@ -373,4 +380,6 @@ pub struct Notice {
 }
 
 /// The record type names a reader knows, for error messages.
-pub const KNOWN_TYPES: &[&str] = &["stream", "slice", "table", "end", "result", "report", "notice"];
+pub const KNOWN_TYPES: &[&str] = &[
+    "stream", "slice", "table", "end", "result", "report", "notice",
+];

@@ -20,7 +20,11 @@ pub struct StreamWriter<W: Write> {
 
 impl<W: Write> StreamWriter<W> {
     pub fn new(out: W) -> Self {
-        StreamWriter { out, buf: Vec::with_capacity(FLUSH_AT + 64 * 1024), bytes_written: 0 }
+        StreamWriter {
+            out,
+            buf: Vec::with_capacity(FLUSH_AT + 64 * 1024),
+            bytes_written: 0,
+        }
     }
 
     /// Writes one non-row record.
@@ -218,7 +222,14 @@ pub fn push_escape(out: &mut Vec<u8>, b: u8) {
         b'\t' => out.extend_from_slice(b"\\t"),
         0x08 => out.extend_from_slice(b"\\b"),
         0x0c => out.extend_from_slice(b"\\f"),
-        _ => out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]),
+        _ => out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[(b >> 4) as usize],
+            HEX[(b & 15) as usize],
+        ]),
     }
 }
 

@@ -42,15 +42,21 @@ pub async fn connect(url: &ConnUrl) -> Result<Target> {
             "target {url} is not a CockroachDB/PostgreSQL URL (use postgresql:// or cockroachdb://)"
         )));
     }
-    let (client, task) = crate::connect::postgres_with_task(url, "molt-load").await.map_err(|e| {
-        let message = e.to_string();
-        match e.driver {
-            // Keep the driver's error: retries decide on it (a refused
-            // connection while the target restarts is transient).
-            Some(error) => TargetError::Db { context: format!("connecting to target {url}"), detail: message, error },
-            None => TargetError::Invalid(message),
-        }
-    })?;
+    let (client, task) = crate::connect::postgres_with_task(url, "molt-load")
+        .await
+        .map_err(|e| {
+            let message = e.to_string();
+            match e.driver {
+                // Keep the driver's error: retries decide on it (a refused
+                // connection while the target restarts is transient).
+                Some(error) => TargetError::Db {
+                    context: format!("connecting to target {url}"),
+                    detail: message,
+                    error,
+                },
+                None => TargetError::Invalid(message),
+            }
+        })?;
     let row = client
         .query_one("SELECT version()", &[])
         .await

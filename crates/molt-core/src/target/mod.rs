@@ -119,7 +119,10 @@ impl<T> DbContext<T> for std::result::Result<T, tokio_postgres::Error> {
 /// loser gets a unique violation on the catalog (23505) or "already exists"
 /// (42P07, 42710, 42P06). The object then exists, which is all the statement
 /// wanted, so those outcomes are success after one retry.
-pub async fn run_concurrent_ddl(client: &tokio_postgres::Client, sql: &str) -> std::result::Result<(), tokio_postgres::Error> {
+pub async fn run_concurrent_ddl(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> std::result::Result<(), tokio_postgres::Error> {
     const ALREADY_EXISTS: [&str; 3] = ["42P07", "42710", "42P06"];
     for attempt in 0..3 {
         match client.batch_execute(sql).await {
@@ -129,7 +132,8 @@ pub async fn run_concurrent_ddl(client: &tokio_postgres::Client, sql: &str) -> s
                 match code.as_deref() {
                     Some(c) if ALREADY_EXISTS.contains(&c) => return Ok(()),
                     Some("23505") if attempt < 2 => {
-                        tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1))).await;
+                        tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1)))
+                            .await;
                     }
                     _ => return Err(e),
                 }

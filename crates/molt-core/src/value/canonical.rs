@@ -128,7 +128,11 @@ fn canonical_int(text: &str) -> Cow<'_, str> {
     if !neg && trimmed.len() == text.len() {
         return Cow::Borrowed(text);
     }
-    Cow::Owned(if neg { format!("-{trimmed}") } else { trimmed.to_string() })
+    Cow::Owned(if neg {
+        format!("-{trimmed}")
+    } else {
+        trimmed.to_string()
+    })
 }
 
 fn split_sign(text: &str) -> (bool, &str) {
@@ -186,7 +190,9 @@ fn is_canonical_decimal(text: &str) -> bool {
     }
     match frac_part {
         None => !(int_part == b"0" && body.len() != text.len()),
-        Some(frac) => !frac.is_empty() && frac.iter().all(u8::is_ascii_digit) && frac[frac.len() - 1] != b'0',
+        Some(frac) => {
+            !frac.is_empty() && frac.iter().all(u8::is_ascii_digit) && frac[frac.len() - 1] != b'0'
+        }
     }
 }
 
@@ -203,7 +209,11 @@ fn normalize_decimal(text: &str) -> Option<String> {
     if int_part.is_empty() && frac_part.is_empty() {
         return None;
     }
-    if !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit()) {
+    if !int_part
+        .bytes()
+        .chain(frac_part.bytes())
+        .all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     // All digits, and where the decimal point sits among them.
@@ -223,7 +233,9 @@ fn normalize_decimal(text: &str) -> Option<String> {
     }
     let point = point as usize;
     let (int_digits, frac_digits) = digits.split_at(point);
-    let int_str = std::str::from_utf8(int_digits).ok()?.trim_start_matches('0');
+    let int_str = std::str::from_utf8(int_digits)
+        .ok()?
+        .trim_start_matches('0');
     let frac_str = std::str::from_utf8(frac_digits).ok()?.trim_end_matches('0');
     let int_str = if int_str.is_empty() { "0" } else { int_str };
     let is_zero = int_str == "0" && frac_str.is_empty();
@@ -292,7 +304,9 @@ fn canonical_datetime(ty: LogicalType, text: &str) -> Cow<'_, str> {
     let (body, zone) = split_zone(&s, ty);
     let body_trimmed = trim_fraction(body);
     let zone_norm = match (ty, zone) {
-        (LogicalType::Timestamptz, "+00" | "+00:00" | "+0000" | "-00" | "-00:00" | "Z" | "z") => "Z",
+        (LogicalType::Timestamptz, "+00" | "+00:00" | "+0000" | "-00" | "-00:00" | "Z" | "z") => {
+            "Z"
+        }
         (_, z) => z,
     };
     if body_trimmed.len() == body.len() && zone_norm == zone {
@@ -308,7 +322,11 @@ fn split_zone(s: &str, ty: LogicalType) -> (&str, &str) {
                 return (stripped, &s[stripped.len()..]);
             }
             // The zone starts at the last '+' or '-' after the time part.
-            let time_start = if ty == LogicalType::Timetz { 0 } else { s.find(' ').unwrap_or(s.len()) };
+            let time_start = if ty == LogicalType::Timetz {
+                0
+            } else {
+                s.find(' ').unwrap_or(s.len())
+            };
             match s[time_start..].rfind(['+', '-']) {
                 Some(rel) if time_start + rel > 0 => s.split_at(time_start + rel),
                 _ => (s, ""),
@@ -320,7 +338,9 @@ fn split_zone(s: &str, ty: LogicalType) -> (&str, &str) {
 
 fn trim_fraction(body: &str) -> &str {
     // Only a fraction of seconds: a '.' after the last ':'.
-    let Some(colon) = body.rfind(':') else { return body };
+    let Some(colon) = body.rfind(':') else {
+        return body;
+    };
     match body[colon..].find('.') {
         Some(rel) => {
             let dot = colon + rel;
@@ -364,7 +384,10 @@ mod tests {
         assert_ne!(c(Float8, "0.1"), c(Float8, "0.10000000000000002"));
         assert_eq!(c(Float8, "Infinity"), "Infinity");
         assert_eq!(c(Float8, "-inf"), "-Infinity");
-        assert_eq!(c(Float4, "3.4028235e+38"), c(Float4, "340282350000000000000000000000000000000"));
+        assert_eq!(
+            c(Float4, "3.4028235e+38"),
+            c(Float4, "340282350000000000000000000000000000000")
+        );
     }
 
     #[test]
@@ -375,11 +398,26 @@ mod tests {
 
     #[test]
     fn timestamps_normalize_spelling_not_value() {
-        assert_eq!(c(Timestamp, "2020-01-02T03:04:05.120000"), "2020-01-02 03:04:05.12");
-        assert_eq!(c(Timestamp, "2020-01-02 03:04:05.000000"), "2020-01-02 03:04:05");
-        assert_eq!(c(Timestamptz, "2020-01-02 03:04:05.5+00"), "2020-01-02 03:04:05.5Z");
-        assert_eq!(c(Timestamptz, "2020-01-02 03:04:05+00:00"), "2020-01-02 03:04:05Z");
-        assert_ne!(c(Timestamp, "2020-01-02 03:04:05.000001"), c(Timestamp, "2020-01-02 03:04:05"));
+        assert_eq!(
+            c(Timestamp, "2020-01-02T03:04:05.120000"),
+            "2020-01-02 03:04:05.12"
+        );
+        assert_eq!(
+            c(Timestamp, "2020-01-02 03:04:05.000000"),
+            "2020-01-02 03:04:05"
+        );
+        assert_eq!(
+            c(Timestamptz, "2020-01-02 03:04:05.5+00"),
+            "2020-01-02 03:04:05.5Z"
+        );
+        assert_eq!(
+            c(Timestamptz, "2020-01-02 03:04:05+00:00"),
+            "2020-01-02 03:04:05Z"
+        );
+        assert_ne!(
+            c(Timestamp, "2020-01-02 03:04:05.000001"),
+            c(Timestamp, "2020-01-02 03:04:05")
+        );
         assert_eq!(c(Timestamp, "Infinity"), "infinity");
         assert_eq!(c(Timestamp, "-0044-03-15 12:00:00"), "-0044-03-15 12:00:00");
         assert_eq!(c(Time, "10:00:00.100"), "10:00:00.1");
@@ -398,6 +436,9 @@ mod tests {
 
     #[test]
     fn arrays_canonicalize_elements() {
-        assert_eq!(canonical_array(Decimal, false, r#"[["1.50",null],["2.0","3"]]"#), r#"[["1.5",null],["2","3"]]"#);
+        assert_eq!(
+            canonical_array(Decimal, false, r#"[["1.50",null],["2.0","3"]]"#),
+            r#"[["1.5",null],["2","3"]]"#
+        );
     }
 }

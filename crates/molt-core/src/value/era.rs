@@ -50,9 +50,15 @@ mod tests {
     #[test]
     fn converts_both_ways() {
         assert_eq!(from_pg_era("0001-01-01 BC").unwrap(), "0000-01-01");
-        assert_eq!(from_pg_era("0044-03-15 12:00:00 BC").unwrap(), "-0043-03-15 12:00:00");
+        assert_eq!(
+            from_pg_era("0044-03-15 12:00:00 BC").unwrap(),
+            "-0043-03-15 12:00:00"
+        );
         assert_eq!(to_pg_era("0000-01-01").unwrap(), "0001-01-01 BC");
-        assert_eq!(to_pg_era("-0043-03-15 12:00:00").unwrap(), "0044-03-15 12:00:00 BC");
+        assert_eq!(
+            to_pg_era("-0043-03-15 12:00:00").unwrap(),
+            "0044-03-15 12:00:00 BC"
+        );
         assert_eq!(to_pg_era("2020-01-01"), None);
         assert_eq!(from_pg_era("2020-01-01"), None);
         assert_eq!(to_pg_era("infinity"), None);

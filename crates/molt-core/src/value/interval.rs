@@ -72,18 +72,38 @@ impl Interval {
             let designator = rest[end..].chars().next()?;
             rest = &rest[end + 1..];
             match (in_time, designator) {
-                (false, 'Y') => iv.months = iv.months.checked_add(number.parse::<i64>().ok()?.checked_mul(12)?)?,
+                (false, 'Y') => {
+                    iv.months = iv
+                        .months
+                        .checked_add(number.parse::<i64>().ok()?.checked_mul(12)?)?
+                }
                 (false, 'M') => iv.months = iv.months.checked_add(number.parse().ok()?)?,
-                (false, 'W') => iv.days = iv.days.checked_add(number.parse::<i64>().ok()?.checked_mul(7)?)?,
+                (false, 'W') => {
+                    iv.days = iv
+                        .days
+                        .checked_add(number.parse::<i64>().ok()?.checked_mul(7)?)?
+                }
                 (false, 'D') => iv.days = iv.days.checked_add(number.parse().ok()?)?,
-                (true, 'H') => iv.micros = iv.micros.checked_add(number.parse::<i64>().ok()?.checked_mul(3_600_000_000)?)?,
-                (true, 'M') => iv.micros = iv.micros.checked_add(number.parse::<i64>().ok()?.checked_mul(60_000_000)?)?,
+                (true, 'H') => {
+                    iv.micros = iv
+                        .micros
+                        .checked_add(number.parse::<i64>().ok()?.checked_mul(3_600_000_000)?)?
+                }
+                (true, 'M') => {
+                    iv.micros = iv
+                        .micros
+                        .checked_add(number.parse::<i64>().ok()?.checked_mul(60_000_000)?)?
+                }
                 (true, 'S') => iv.micros = iv.micros.checked_add(parse_seconds(number)?)?,
                 _ => return None,
             }
         }
         if negate_all {
-            iv = Interval { months: -iv.months, days: -iv.days, micros: -iv.micros };
+            iv = Interval {
+                months: -iv.months,
+                days: -iv.days,
+                micros: -iv.micros,
+            };
         }
         Some(iv)
     }
@@ -91,7 +111,11 @@ impl Interval {
     /// An interval of `micros` microseconds only (MySQL TIME, Oracle
     /// INTERVAL DAY TO SECOND without days).
     pub fn from_micros(micros: i64) -> Interval {
-        Interval { months: 0, days: 0, micros }
+        Interval {
+            months: 0,
+            days: 0,
+            micros,
+        }
     }
 }
 
@@ -112,8 +136,16 @@ fn parse_seconds(text: &str) -> Option<i64> {
     if frac.len() > 6 || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
-    let frac_micros: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<6}").parse().ok()? };
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let frac_micros: i64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<6}").parse().ok()?
+    };
     let micros = whole.checked_mul(1_000_000)?.checked_add(frac_micros)?;
     Some(if neg { -micros } else { micros })
 }
@@ -124,16 +156,38 @@ mod tests {
 
     #[test]
     fn matches_postgres_iso_8601_style() {
-        let iv = Interval { months: 14, days: 3, micros: 4 * 3_600_000_000 + 5 * 60_000_000 + 6_000_007 };
+        let iv = Interval {
+            months: 14,
+            days: 3,
+            micros: 4 * 3_600_000_000 + 5 * 60_000_000 + 6_000_007,
+        };
         assert_eq!(iv.to_iso(), "P1Y2M3DT4H5M6.000007S");
-        assert_eq!(Interval::from_micros(-(838 * 3600 + 59 * 60 + 59) * 1_000_000).to_iso(), "PT-838H-59M-59S");
+        assert_eq!(
+            Interval::from_micros(-(838 * 3600 + 59 * 60 + 59) * 1_000_000).to_iso(),
+            "PT-838H-59M-59S"
+        );
         assert_eq!(Interval::default().to_iso(), "PT0S");
-        assert_eq!(Interval { months: -1, days: 0, micros: -500_000 }.to_iso(), "P-1MT-0.5S");
+        assert_eq!(
+            Interval {
+                months: -1,
+                days: 0,
+                micros: -500_000
+            }
+            .to_iso(),
+            "P-1MT-0.5S"
+        );
     }
 
     #[test]
     fn parses_what_it_writes() {
-        for text in ["P1Y2M3DT4H5M6.000007S", "PT-838H-59M-59S", "PT0S", "P-1MT-0.5S", "P1W", "PT36H"] {
+        for text in [
+            "P1Y2M3DT4H5M6.000007S",
+            "PT-838H-59M-59S",
+            "PT0S",
+            "P-1MT-0.5S",
+            "P1W",
+            "PT36H",
+        ] {
             let iv = Interval::parse_iso(text).unwrap();
             assert_eq!(Interval::parse_iso(&iv.to_iso()), Some(iv), "{text}");
         }
