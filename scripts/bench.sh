@@ -175,13 +175,15 @@ if want verify; then
         "$venv/bin/pip" install -q 'data-diff==0.11.2' 'dbt-core==1.7.14' 'pydantic<2' psycopg2-binary 'mysql-connector-python<9' >&2
     fi
     cols="tenant_id,region,customer_email,amount,status,created_at,note,payload"
-    dd() { "$venv/bin/data-diff" --no-tracking "$1" orders "$2" orders -k id -c "${cols//,/ -c }" >>/tmp/molt-bench-data-diff.log 2>&1; }
+    # data-diff insists on a password in PostgreSQL URLs; trust auth ignores it.
+    dd_url() { local u=${1/postgres:\/\//postgresql://}; case $u in postgresql://*:*@*) ;; postgresql://*) u=${u/@/:unused@} ;; esac; printf '%s' "$u"; }
+    dd_cmd() { printf "'%s' --no-tracking '%s' orders '%s' orders -k id -c %s >>/tmp/molt-bench-data-diff.log 2>&1" "$venv/bin/data-diff" "$1" "$2" "${cols//,/ -c }"; }
     for pair in pg my; do
         if [ $pair = pg ]; then src=$src_db tgt=$v_pg srcname=PostgreSQL; ddsrc=${src_db/postgres:/postgresql:}; table=public.orders
         else src=$my_db tgt=$v_my srcname=MariaDB; ddsrc=${my_db/mysql:\/\/root@/mysql://root@}; table=bench_src.orders; fi
         say "verify: $srcname vs target"
         m0=$(timed "$T /tmp/molt-bench-verify.rss $bin/molt-verify --source '$src' --target '$tgt' --table $table")
-        d0=$(timed "dd '$ddsrc' '${tgt/postgres:/postgresql:}'")
+        d0=$(timed "$(dd_cmd "$(dd_url "$ddsrc")" "$(dd_url "$tgt")")")
         changed=$((rows / 2 + 1))
         pg "$tgt" "UPDATE orders SET note = 'changed' WHERE id = $changed"
         m1=$(timed "$bin/molt-verify --source '$src' --target '$tgt' --table $table || test \$? = 3")
