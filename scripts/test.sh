@@ -46,6 +46,10 @@ molt_run cargo build --workspace --bins --release
 oracle_tools=(-p molt-dump -p molt-verify -p molt-slice -p molt-cutover)
 step "cargo check ${oracle_tools[*]} --features oracle --release"
 molt_run cargo check "${oracle_tools[@]}" --features oracle --release
+# Oracle value conversion from the driver's own types: needs the feature,
+# not a server or client library.
+step "cargo test -p molt-core --features oracle --release --test oracle_client"
+molt_run cargo test -p molt-core --features oracle --release --test oracle_client
 
 if [ "${MOLT_TEST_LINT:-0}" = 1 ]; then
     step "cargo clippy --workspace --all-targets --release -- -D warnings"
