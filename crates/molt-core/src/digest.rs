@@ -38,6 +38,8 @@ impl From<&crate::stream::Column> for DigestColumn {
 #[derive(Clone, Default)]
 pub struct RowHasher {
     row: Vec<u8>,
+    /// Scratch space for canonical JSON.
+    json: Vec<u8>,
 }
 
 impl RowHasher {
@@ -51,14 +53,15 @@ impl RowHasher {
                     self.bytes(c.as_bytes());
                 } else if column.logical == LogicalType::Json {
                     // Written straight into the row buffer: no allocation.
-                    self.row.push(1);
-                    let len_at = self.row.len();
-                    self.row.extend_from_slice(&[0; 8]);
-                    if !canonical_json_into(text, &mut self.row) {
-                        self.row.extend_from_slice(text.as_bytes());
+                    // Written into the scratch buffer without allocating,
+                    // then framed like any other value.
+                    let mut json = std::mem::take(&mut self.json);
+                    json.clear();
+                    if !canonical_json_into(text, &mut json) {
+                        json.extend_from_slice(text.as_bytes());
                     }
-                    let len = (self.row.len() - len_at - 8) as u64;
-                    self.row[len_at..len_at + 8].copy_from_slice(&len.to_le_bytes());
+                    self.bytes(&json);
+                    self.json = json;
                 } else {
                     let c = canonical(column.logical, column.padded, text);
                     self.bytes(c.as_bytes());
@@ -67,10 +70,16 @@ impl RowHasher {
         }
     }
 
+    /// `0x01`, the length as unsigned LEB128, the bytes. A varint rather
+    /// than a fixed u64 keeps a typical row inside fewer BLAKE3 blocks.
     fn bytes(&mut self, bytes: &[u8]) {
         self.row.push(1);
-        self.row
-            .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        let mut len = bytes.len() as u64;
+        while len >= 0x80 {
+            self.row.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        self.row.push(len as u8);
         self.row.extend_from_slice(bytes);
     }
 
@@ -144,6 +153,25 @@ mod tests {
         h.value(INT, Some(id));
         h.value(TEXT, text);
         h.finish_row()
+    }
+
+    /// The framing is part of the stream format (docs/stream-format.md):
+    /// pin it, including a length that needs two varint bytes.
+    #[test]
+    fn row_encoding_is_the_documented_one() {
+        let long = "x".repeat(200);
+        let mut h = RowHasher::default();
+        let got = row(&mut h, "1", Some(&long));
+        let mut expected = vec![1u8, 1, b'1', 1, 0xC8, 0x01];
+        expected.extend_from_slice(long.as_bytes());
+        let hash = blake3::hash(&expected);
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&hash.as_bytes()[..16]);
+        assert_eq!(got, u128::from_le_bytes(first));
+        let null_row = row(&mut h, "7", None);
+        let hash = blake3::hash(&[1, 1, b'7', 0]);
+        first.copy_from_slice(&hash.as_bytes()[..16]);
+        assert_eq!(null_row, u128::from_le_bytes(first));
     }
 
     #[test]

@@ -72,13 +72,19 @@ impl<'a> Field<'a> {
 #[derive(Clone, Copy, Debug)]
 enum Kind {
     Null,
+    /// Unescaped into `RowBuf::data`.
     Str,
-    Array,
+    /// A string without escapes, or a number or boolean literal: a span of
+    /// the line itself, so the common value is never copied.
+    LineStr,
+    LineArray,
 }
 
-/// The values of the current row, unescaped into one reused buffer.
+/// The values of the current row: spans of the row's line where the value
+/// is written as-is, and of one reused buffer where it had escapes.
 #[derive(Debug, Default)]
 pub struct RowBuf {
+    line: String,
     data: String,
     spans: Vec<(Kind, usize, usize)>,
 }
@@ -97,18 +103,14 @@ impl RowBuf {
         self.spans.get(index).map(|&(kind, start, end)| match kind {
             Kind::Null => Field::Null,
             Kind::Str => Field::Str(&self.data[start..end]),
-            Kind::Array => Field::Array(&self.data[start..end]),
+            Kind::LineStr => Field::Str(&self.line[start..end]),
+            Kind::LineArray => Field::Array(&self.line[start..end]),
         })
     }
 
     #[inline]
     pub fn iter(&self) -> impl Iterator<Item = Field<'_>> + '_ {
         (0..self.len()).map(move |i| self.get(i).expect("in range"))
-    }
-
-    fn clear(&mut self) {
-        self.data.clear();
-        self.spans.clear();
     }
 }
 
@@ -356,17 +358,22 @@ impl<R: BufRead> StreamReader<R> {
     }
 
     fn parse_row(&mut self, start: usize) -> Result<(), StreamError> {
-        let text = match std::str::from_utf8(&self.line) {
-            Ok(t) => t,
+        // The line moves into the row (its values are spans of it) and the
+        // previous row's line becomes the next read buffer: no copy.
+        let recycled = std::mem::take(&mut self.row.line).into_bytes();
+        let line = std::mem::replace(&mut self.line, recycled);
+        match String::from_utf8(line) {
+            Ok(text) => self.row.line = text,
             Err(e) => {
-                return Err(self.error(format!(
-                    "invalid UTF-8 at byte {} of the row",
-                    e.valid_up_to() + 1
-                )))
+                let valid = e.utf8_error().valid_up_to();
+                self.line = e.into_bytes();
+                return Err(self.error(format!("invalid UTF-8 at byte {} of the row", valid + 1)));
             }
-        };
-        self.row.clear();
-        if let Err(message) = parse_row_into(text, start, &mut self.row) {
+        }
+        self.row.data.clear();
+        self.row.spans.clear();
+        let RowBuf { line, data, spans } = &mut self.row;
+        if let Err(message) = parse_row_into(line, start, data, spans) {
             return Err(self.error(format!("malformed row: {message}")));
         }
         let Some(section) = self.section.as_mut() else {
@@ -399,7 +406,12 @@ impl<R: BufRead> StreamReader<R> {
 
 /// Parses a row line (`["a",null,["x"]]`) into `row`. Scalars may also be
 /// JSON numbers or booleans, kept as their literal text.
-fn parse_row_into(text: &str, start: usize, row: &mut RowBuf) -> Result<(), String> {
+fn parse_row_into(
+    text: &str,
+    start: usize,
+    data: &mut String,
+    spans: &mut Vec<(Kind, usize, usize)>,
+) -> Result<(), String> {
     let bytes = text.as_bytes();
     let mut pos = start + 1;
     let skip_ws = |pos: &mut usize| {
@@ -417,23 +429,27 @@ fn parse_row_into(text: &str, start: usize, row: &mut RowBuf) -> Result<(), Stri
                 return Err("unexpected end of line inside the row".into());
             };
             match b {
-                b'"' => {
-                    let begin = row.data.len();
-                    pos = unescape_string(text, pos, &mut row.data)?;
-                    row.spans.push((Kind::Str, begin, row.data.len()));
-                }
+                b'"' => match plain_string_end(bytes, pos) {
+                    Some(close) => {
+                        spans.push((Kind::LineStr, pos + 1, close));
+                        pos = close + 1;
+                    }
+                    None => {
+                        let begin = data.len();
+                        pos = unescape_string(text, pos, data)?;
+                        spans.push((Kind::Str, begin, data.len()));
+                    }
+                },
                 b'n' if bytes[pos..].starts_with(b"null") => {
                     pos += 4;
-                    row.spans.push((Kind::Null, 0, 0));
+                    spans.push((Kind::Null, 0, 0));
                 }
                 b'[' => {
                     let end = skip_array(bytes, pos)?;
                     if serde_json::from_str::<serde::de::IgnoredAny>(&text[pos..end]).is_err() {
                         return Err(format!("invalid array value at byte {}", pos + 1));
                     }
-                    let begin = row.data.len();
-                    row.data.push_str(&text[pos..end]);
-                    row.spans.push((Kind::Array, begin, row.data.len()));
+                    spans.push((Kind::LineArray, pos, end));
                     pos = end;
                 }
                 b'-' | b'0'..=b'9' | b't' | b'f' => {
@@ -448,9 +464,7 @@ fn parse_row_into(text: &str, start: usize, row: &mut RowBuf) -> Result<(), Stri
                     if !valid {
                         return Err(format!("invalid value {literal:?} at byte {}", pos + 1));
                     }
-                    let begin = row.data.len();
-                    row.data.push_str(literal);
-                    row.spans.push((Kind::Str, begin, row.data.len()));
+                    spans.push((Kind::LineStr, pos, end));
                     pos = end;
                 }
                 other => {
@@ -484,6 +498,22 @@ fn parse_row_into(text: &str, start: usize, row: &mut RowBuf) -> Result<(), Stri
         return Err(format!("unexpected text after the row at byte {}", pos + 1));
     }
     Ok(())
+}
+
+/// Where the JSON string starting at `bytes[open] == '"'` closes, when it
+/// holds no escape and no control character (the common case); `None`
+/// otherwise, for [`unescape_string`] to handle or report.
+fn plain_string_end(bytes: &[u8], open: usize) -> Option<usize> {
+    let mut pos = super::writer::skip_plain(bytes, open + 1, b'"', b'\\');
+    while let Some(&b) = bytes.get(pos) {
+        match b {
+            b'"' => return Some(pos),
+            b'\\' => return None,
+            b if b < 0x20 => return None,
+            _ => pos += 1,
+        }
+    }
+    None
 }
 
 /// Unescapes the JSON string starting at `text[pos] == '"'` into `out`;

@@ -85,14 +85,6 @@ impl RowEncoder {
                     out.extend_from_slice(b"\\N");
                     Ok(())
                 }
-                // PostgreSQL and CockroachDB store no U+0000 in text, JSON or
-                // arrays; say so here, naming the row, rather than let the
-                // server refuse a whole batch.
-                Field::Str(text) | Field::Array(text)
-                    if column.logical != LogicalType::Bytes && memchr::memchr(0, text.as_bytes()).is_some() =>
-                {
-                    Err("the value contains a NUL byte (U+0000), which PostgreSQL and CockroachDB cannot store in text".to_string())
-                }
                 Field::Array(json) | Field::Str(json) if column.is_array => {
                     encode_array(column.logical, json, out)
                 }
@@ -137,17 +129,27 @@ static COPY_ESCAPE: [bool; 256] = {
     t
 };
 
-/// Appends `text` escaped for COPY text format.
-pub fn push_copy_escaped(out: &mut Vec<u8>, text: &str) {
+/// PostgreSQL and CockroachDB store no U+0000 in text, JSON or arrays, and
+/// COPY has no escape for it: the row is refused here, naming it, rather
+/// than letting the server refuse a whole batch.
+const NUL_MESSAGE: &str =
+    "the value contains a NUL byte (U+0000), which PostgreSQL and CockroachDB cannot store in text";
+
+/// Appends `text` escaped for COPY text format; refuses a NUL byte (found
+/// in the same pass as the bytes to escape).
+fn push_copy_escaped(out: &mut Vec<u8>, text: &str) -> Result<(), String> {
     let bytes = text.as_bytes();
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        // Tab, newline and CR are control characters; backslash is given.
+        // Tab, newline, CR and NUL are control characters; backslash is given.
         i = crate::stream::skip_plain(bytes, i, b'\\', b'\\');
         let end = (i + 8).min(bytes.len());
         while i < end {
             let b = bytes[i];
+            if b == 0 {
+                return Err(NUL_MESSAGE.to_string());
+            }
             if COPY_ESCAPE[b as usize] {
                 out.extend_from_slice(&bytes[start..i]);
                 out.extend_from_slice(match b {
@@ -162,6 +164,7 @@ pub fn push_copy_escaped(out: &mut Vec<u8>, text: &str) {
         }
     }
     out.extend_from_slice(&bytes[start..]);
+    Ok(())
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -190,7 +193,6 @@ fn encode_scalar(
         Cow::Borrowed(t) => push_copy_escaped(out, t),
         Cow::Owned(t) => push_copy_escaped(out, &t),
     }
-    Ok(())
 }
 
 /// The text the target's input function reads for a stream scalar: the
@@ -229,8 +231,7 @@ fn encode_array(ty: LogicalType, json: &str, out: &mut Vec<u8>) -> Result<(), St
         serde_json::from_str(json).map_err(|e| format!("array value is not valid JSON: {e}"))?;
     let mut literal = String::with_capacity(json.len() + 8);
     array_literal(ty, &value, &mut literal)?;
-    push_copy_escaped(out, &literal);
-    Ok(())
+    push_copy_escaped(out, &literal)
 }
 
 /// Writes a PostgreSQL array literal (`{"a",NULL,{"b"}}`) for a JSON array.
@@ -294,6 +295,19 @@ mod tests {
         );
         assert_eq!(scalar(LogicalType::Text, "\\N"), "\\\\N");
         assert_eq!(scalar(LogicalType::Text, "plain ✓ 😀"), "plain ✓ 😀");
+    }
+
+    #[test]
+    fn refuses_nul_anywhere_in_a_value() {
+        for text in ["\0", "abcdefghijkl\0", "a\tb\0c", "0123456789abcdef\0"] {
+            let mut out = b"kept".to_vec();
+            let err =
+                encode_scalar(LogicalType::Text, text, &mut out, &mut Vec::new()).unwrap_err();
+            assert!(err.contains("NUL byte"), "{err}");
+        }
+        let mut out = Vec::new();
+        let err = encode_array(LogicalType::Text, r#"["ok","a\u0000b"]"#, &mut out).unwrap_err();
+        assert!(err.contains("NUL byte"), "{err}");
     }
 
     #[test]

@@ -284,6 +284,13 @@ fn canonical_float4(text: &str) -> Cow<'_, str> {
 /// UTC offset spelled `+00`, `+00:00` or `+0000` becomes `Z` for
 /// timestamptz, and infinities are lower case.
 fn canonical_datetime(ty: LogicalType, text: &str) -> Cow<'_, str> {
+    if is_plain_datetime(ty, text.as_bytes()) {
+        return Cow::Borrowed(text);
+    }
+    canonical_datetime_in_full(ty, text)
+}
+
+fn canonical_datetime_in_full(ty: LogicalType, text: &str) -> Cow<'_, str> {
     if text.eq_ignore_ascii_case("infinity") || text.eq_ignore_ascii_case("+infinity") {
         return Cow::Borrowed("infinity");
     }
@@ -313,6 +320,37 @@ fn canonical_datetime(ty: LogicalType, text: &str) -> Cow<'_, str> {
         return s;
     }
     Cow::Owned(format!("{body_trimmed}{zone_norm}"))
+}
+
+/// The common case, already canonical: `YYYY-MM-DD` for a date, and
+/// `YYYY-MM-DD HH:MM:SS[.fff]` (no trailing fractional zero) for a
+/// timestamp without time zone.
+fn is_plain_datetime(ty: LogicalType, b: &[u8]) -> bool {
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    let date = b.len() >= 10
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10);
+    match ty {
+        LogicalType::Date => date && b.len() == 10,
+        LogicalType::Timestamp => {
+            date && b.len() >= 19
+                && b[10] == b' '
+                && digits(11..13)
+                && b[13] == b':'
+                && digits(14..16)
+                && b[16] == b':'
+                && digits(17..19)
+                && (b.len() == 19
+                    || (b.len() > 20
+                        && b[19] == b'.'
+                        && digits(20..b.len())
+                        && b[b.len() - 1] != b'0'))
+        }
+        _ => false,
+    }
 }
 
 fn split_zone(s: &str, ty: LogicalType) -> (&str, &str) {
@@ -432,6 +470,35 @@ mod tests {
         assert_eq!(c(Int, "+007"), "7");
         assert_eq!(c(Int, "-0"), "0");
         assert_eq!(c(Int, "18446744073709551615"), "18446744073709551615");
+    }
+
+    #[test]
+    fn plain_datetimes_are_what_the_full_rules_leave_alone() {
+        let cases = [
+            (LogicalType::Date, "2024-02-29"),
+            (LogicalType::Date, "0000-01-01"),
+            (LogicalType::Date, "2024-02-2"),
+            (LogicalType::Timestamp, "2024-01-01 00:00:01"),
+            (LogicalType::Timestamp, "2024-01-01 00:00:01.5"),
+            (LogicalType::Timestamp, "2024-01-01 00:00:01.500"),
+            (LogicalType::Timestamp, "2024-01-01T00:00:01"),
+            (LogicalType::Timestamp, "2024-01-01 00:00:01."),
+            (LogicalType::Timestamp, "2024-01-01 00:00:01.000001"),
+            (LogicalType::Timestamp, "12024-01-01 00:00:01"),
+        ];
+        let mut plain = 0;
+        for (ty, text) in cases {
+            if is_plain_datetime(ty, text.as_bytes()) {
+                plain += 1;
+                assert_eq!(canonical_datetime_in_full(ty, text), text, "{text}");
+            }
+            assert_eq!(
+                canonical(ty, false, text),
+                canonical_datetime_in_full(ty, text),
+                "{text}"
+            );
+        }
+        assert_eq!(plain, 5);
     }
 
     #[test]

@@ -81,25 +81,50 @@ impl<'a> Parser<'a> {
             b'"' => Some(Node::String(self.string()?)),
             b'[' => self.array(),
             b'{' => self.object(),
-            b'-' | b'0'..=b'9' => {
-                let start = self.pos;
-                while self.pos < self.bytes.len()
-                    && matches!(
-                        self.bytes[self.pos],
-                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
-                    )
-                {
-                    self.pos += 1;
-                }
-                let text = std::str::from_utf8(&self.bytes[start..self.pos]).ok()?;
-                let canon = super::canonical::canonical_decimal(text);
-                if canon.as_ref() == text && text.parse::<f64>().is_err() {
-                    return None;
-                }
-                Some(Node::Number(canon.into_owned()))
-            }
+            b'-' | b'0'..=b'9' => Some(Node::Number(self.number()?.into_owned())),
             _ => None,
         }
+    }
+
+    /// Reads a number, checked against JSON's grammar, in canonical form.
+    fn number(&mut self) -> Option<std::borrow::Cow<'a, str>> {
+        let bytes: &'a [u8] = self.bytes;
+        let start = self.pos;
+        let mut pos = start;
+        let digits = |pos: &mut usize| {
+            let from = *pos;
+            while bytes.get(*pos).is_some_and(u8::is_ascii_digit) {
+                *pos += 1;
+            }
+            *pos > from
+        };
+        if bytes.get(pos) == Some(&b'-') {
+            pos += 1;
+        }
+        if bytes.get(pos) == Some(&b'0') {
+            pos += 1;
+        } else if !digits(&mut pos) {
+            return None;
+        }
+        if bytes.get(pos) == Some(&b'.') {
+            pos += 1;
+            if !digits(&mut pos) {
+                return None;
+            }
+        }
+        if matches!(bytes.get(pos), Some(b'e' | b'E')) {
+            pos += 1;
+            if matches!(bytes.get(pos), Some(b'+' | b'-')) {
+                pos += 1;
+            }
+            if !digits(&mut pos) {
+                return None;
+            }
+        }
+        self.pos = pos;
+        // ASCII by construction.
+        let text = std::str::from_utf8(&bytes[start..pos]).ok()?;
+        Some(super::canonical::canonical_decimal(text))
     }
 
     #[inline(never)]
@@ -226,13 +251,10 @@ impl<'a> Parser<'a> {
                 Some(())
             }
             b'{' => self.write_object(out),
-            b'-' | b'0'..=b'9' => match self.value()? {
-                Node::Number(n) => {
-                    out.extend_from_slice(n.as_bytes());
-                    Some(())
-                }
-                _ => None,
-            },
+            b'-' | b'0'..=b'9' => {
+                out.extend_from_slice(self.number()?.as_bytes());
+                Some(())
+            }
             _ => None,
         }
     }
@@ -257,8 +279,19 @@ impl<'a> Parser<'a> {
                 }
                 let key = self.raw_string()?;
                 let in_order = previous.map_or(true, |p| p < key);
-                if !in_order || key.iter().any(|&b| b == b'\\' || b < 0x20) {
-                    // Start over with the tree, which sorts and deduplicates.
+                let escaped = key.iter().any(|&b| b == b'\\' || b < 0x20);
+                if !in_order && !escaped {
+                    // Start over, sorting this object's members.
+                    out.truncate(start_len);
+                    self.pos = start_pos;
+                    self.depth = start_depth;
+                    if self.write_unordered_object(out)? {
+                        return Some(());
+                    }
+                }
+                if !in_order || escaped {
+                    // Start over with the tree, which unescapes keys, sorts
+                    // and deduplicates.
                     out.truncate(start_len);
                     self.pos = start_pos;
                     self.depth = start_depth;
@@ -293,6 +326,72 @@ impl<'a> Parser<'a> {
         out.push(b'}');
         self.depth -= 1;
         Some(())
+    }
+
+    /// An object whose keys come out of order (MySQL's and JSONB's usual
+    /// output): each member's canonical value goes to a scratch buffer, and
+    /// the members are copied out sorted by key, the last of repeated keys
+    /// winning. `Some(false)` (with `out` untouched) when a key holds an
+    /// escape, which only the tree compares correctly; `None` for bad JSON.
+    fn write_unordered_object(&mut self, out: &mut Vec<u8>) -> Option<bool> {
+        self.enter()?;
+        self.pos += 1;
+        // Sized so that neither grows on a typical object (canonical values
+        // are rarely longer than the rest of the document).
+        let mut values: Vec<u8> = Vec::with_capacity(self.bytes.len() - self.pos);
+        let mut members: Vec<(&'a [u8], usize, usize)> = Vec::with_capacity(8);
+        self.skip_ws();
+        if self.bytes.get(self.pos) == Some(&b'}') {
+            self.pos += 1;
+        } else {
+            loop {
+                self.skip_ws();
+                if self.bytes.get(self.pos) != Some(&b'"') {
+                    return None;
+                }
+                let key = self.raw_string()?;
+                if key.iter().any(|&b| b == b'\\' || b < 0x20) {
+                    return Some(false);
+                }
+                self.skip_ws();
+                if self.bytes.get(self.pos) != Some(&b':') {
+                    return None;
+                }
+                self.pos += 1;
+                let from = values.len();
+                self.write_value(&mut values)?;
+                members.push((key, from, values.len()));
+                self.skip_ws();
+                match *self.bytes.get(self.pos)? {
+                    b',' => self.pos += 1,
+                    b'}' => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.depth -= 1;
+        // Stable: repeated keys stay in document order, so the last is kept.
+        members.sort_by(|a, b| a.0.cmp(b.0));
+        out.push(b'{');
+        let mut first = true;
+        for (i, &(key, from, to)) in members.iter().enumerate() {
+            if members.get(i + 1).is_some_and(|next| next.0 == key) {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.push(b'"');
+            out.extend_from_slice(key);
+            out.extend_from_slice(b"\":");
+            out.extend_from_slice(&values[from..to]);
+        }
+        out.push(b'}');
+        Some(true)
     }
 
     fn write_literal(&mut self, word: &str, out: &mut Vec<u8>) -> Option<()> {
@@ -453,6 +552,13 @@ mod tests {
             r#"{"\u0061":1,"b":2}"#,
             r#"{"a\"b":1,"a":2}"#,
             r#"{"ab":1,"a":2,"abc":3}"#,
+            r#"{"b":1,"a":2,"b":3}"#,
+            r#"{"b":1,"a":2,"b":3,"a":{"y":1,"x":2,"y":0}}"#,
+            r#"{"c":{"z":1,"y":[{"q":1,"p":2}]},"a":1}"#,
+            r#"{"b":1,"a":2,"a\u0041":3}"#,
+            r#"{"b":1,"a":2,"c":}"#,
+            r#"{"b":1,"a":2"#,
+            r#"{"sku": "SKU-1", "qty": 2, "tags": ["a", "b"]}"#,
             r#"{"é":1,"e":2,"f":"\u00e9\n"}"#,
             r#"  [ 1 , "x" , { } , [ ] , false , null ]  "#,
             r#""just a string""#,
