@@ -734,3 +734,648 @@ async fn slices_on_stdin_are_verified_once_per_slice() {
         out.stderrs[0]
     );
 }
+
+// ---------------------------------------------------------------------------
+// A MySQL/MariaDB source: chunk hashes computed inside the source (or, for
+// JSON, finished in the client) against the target's, then narrowed to rows.
+
+/// 0..=9999, portable to MySQL 5.7 (no sequence engine, no recursive CTE).
+const DIGITS_10K: &str = "(SELECT a.d * 1000 + b.d * 100 + c.d * 10 + e.d AS n FROM \
+    (SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) a, \
+    (SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) b, \
+    (SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) c, \
+    (SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) e) s";
+
+/// The MySQL source of the hashing tests: `items` holds every column kind
+/// the issue's changes touch (and JSON, hashed in the client), `plain` the
+/// same without JSON (hashed entirely in SQL), `words` a composite key with
+/// a text part (chunked with ROW_NUMBER, compared as bytes).
+fn mysql_hash_schema() -> String {
+    format!(
+        r#"
+        CREATE TABLE items (
+            id int PRIMARY KEY, label varchar(40) NULL, amount decimal(20,6), doc json,
+            happened datetime(6), raw varbinary(32), tag char(4), ratio double, f4 float,
+            flag tinyint(1), seen timestamp(3) NULL, mood enum('sad','ok','happy'), born date,
+            big bigint unsigned, latin varchar(20) CHARACTER SET latin1);
+        INSERT INTO items
+        SELECT n, IF(n % 4 = 0, NULL, CONCAT('label ', n)), n * 1.25,
+               JSON_OBJECT('id', n, 'nested', JSON_OBJECT('v', n, 'w', JSON_ARRAY(n, n)), 'price', 2.50),
+               TIMESTAMP '2021-03-04 05:06:07.123456' + INTERVAL n MINUTE, UNHEX(MD5(n)), CONCAT('T', n % 10),
+               n / 7e0, n / 8e0, n % 2, TIMESTAMP '2021-03-04 05:06:07.5' + INTERVAL n SECOND,
+               ELT(1 + n % 3, 'sad', 'ok', 'happy'), DATE '2000-01-01' + INTERVAL n DAY,
+               18446744073709551615 - n, CONCAT('caf', CHAR(233 USING latin1), ' ', n)
+        FROM {DIGITS_10K} WHERE n BETWEEN 1 AND 3000;
+        CREATE TABLE plain (id bigint PRIMARY KEY, label varchar(40), amount decimal(12,2), happened datetime(6), raw varbinary(16));
+        INSERT INTO plain SELECT n, IF(n % 4 = 0, NULL, CONCAT('label ', n)), n * 1.25,
+               TIMESTAMP '2021-03-04 05:06:07.123456' + INTERVAL n MINUTE, UNHEX(MD5(n))
+        FROM {DIGITS_10K} WHERE n BETWEEN 1 AND 3000;
+        CREATE TABLE durations (id int PRIMARY KEY, d time(6));
+        INSERT INTO durations VALUES (1, '-838:59:59'), (2, '01:02:03.5'), (3, NULL);
+        CREATE TABLE words (tenant int NOT NULL, code varchar(20) NOT NULL, v int, PRIMARY KEY (tenant, code));
+        INSERT INTO words SELECT n % 3, CONCAT(IF(n % 5 = 0, 'é', IF(n % 5 = 1, 'Z', 'a')), n), n
+        FROM {DIGITS_10K} WHERE n BETWEEN 1 AND 600;
+        "#
+    )
+}
+
+/// A fresh MariaDB/MySQL source with [`mysql_hash_schema`], and a target
+/// loaded from it by molt-dump | molt-load.
+async fn mysql_hash_pair(prefix: &str) -> (String, String) {
+    let my = fresh_mysql_database(&mysql_source_url(), &format!("{prefix}_my")).await;
+    let tgt = fresh_pg_database(&pg_target_url(), &format!("{prefix}_tgt")).await;
+    mysql_exec(&my, mysql_hash_schema());
+    run_pipe(
+        &[
+            (
+                "molt-dump",
+                vec!["--source".into(), my.clone(), "--all".into()],
+            ),
+            ("molt-load", vec!["--target".into(), tgt.clone()]),
+        ],
+        None,
+        &[],
+    )
+    .assert_success();
+    (my, tgt)
+}
+
+#[tokio::test]
+async fn mysql_source_is_hashed_in_sql_and_clean_data_fetches_no_chunk() {
+    let (my, tgt) = mysql_hash_pair("verify_myhash").await;
+    for chunk in ["100", "1000000"] {
+        let out = verify(
+            &[
+                "--source",
+                &my,
+                "--target",
+                &tgt,
+                "--table",
+                "items",
+                "--table",
+                "plain",
+                "--table",
+                "words",
+                "--table",
+                "durations",
+                "--chunk-rows",
+                chunk,
+            ],
+            None,
+        );
+        out.assert_statuses(&[0]);
+        let records = out.records();
+        let items = table_summary(&records, "items");
+        assert_eq!(counts(items), [3000, 3000, 3000, 0, 0, 0], "{items}");
+        assert_eq!(items["schema_issues"], json!([]), "{items}");
+        // JSON is stored as written on MariaDB: the client prints it as JSONB does.
+        assert_eq!(items["strategy"], "client-hash", "{items}");
+        assert_eq!(items["client_hashed_columns"], json!(["doc"]), "{items}");
+        assert_eq!(items["mode"], "chunked-hash", "{items}");
+        let plain = table_summary(&records, "plain");
+        assert_eq!(counts(plain), [3000, 3000, 3000, 0, 0, 0], "{plain}");
+        assert_eq!(plain["strategy"], "sql-hash", "{plain}");
+        assert!(plain.get("client_hashed_columns").is_none(), "{plain}");
+        // TIME has no SQL text both engines print alike: rows, and why.
+        let durations = table_summary(&records, "durations");
+        assert_eq!(counts(durations), [3, 3, 3, 0, 0, 0], "{durations}");
+        assert_eq!(durations["strategy"], "rows", "{durations}");
+        assert!(
+            durations["strategy_reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("column d:"),
+            "{durations}"
+        );
+        let words = table_summary(&records, "words");
+        assert_eq!(counts(words), [600, 600, 600, 0, 0, 0], "{words}");
+        assert_eq!(words["strategy"], "sql-hash", "{words}");
+        for s in [items, plain, words] {
+            // Every type prints alike on both sides: no chunk is read row by row.
+            assert_eq!(s["chunks_fetched"], 0, "{s}");
+        }
+        if chunk == "100" {
+            for s in [items, plain] {
+                let n = s["chunks"].as_u64().unwrap();
+                assert!(
+                    (20..=40).contains(&n),
+                    "about 30 chunks of an integer key: {s}"
+                );
+            }
+            // A key with a text part: ROW_NUMBER boundaries, at most 16 chunks.
+            let n = words["chunks"].as_u64().unwrap();
+            assert!((2..=16).contains(&n), "{words}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_change_against_a_mysql_source_is_reported_once() {
+    let (my, tgt) = mysql_hash_pair("verify_mychanges").await;
+    psql_exec(
+        &tgt,
+        r#"
+        DELETE FROM items WHERE id = 1;
+        INSERT INTO items (id, label) VALUES (9001, 'x');
+        UPDATE items SET label = '' WHERE id = 4;                                 -- was NULL
+        UPDATE items SET amount = amount + 0.000001 WHERE id = 7;
+        UPDATE items SET doc = jsonb_set(doc, '{nested,v}', '11') WHERE id = 10;
+        UPDATE items SET happened = happened + interval '1 microsecond' WHERE id = 11;
+        UPDATE items SET label = label || ' ' WHERE id = 13;
+        UPDATE items SET raw = set_byte(raw, 3, get_byte(raw, 3) # 128) WHERE id = 14;
+        UPDATE items SET tag = rtrim(tag) || '  ' WHERE id = 20;                   -- CHAR padding: no change
+        UPDATE items SET doc = jsonb_set(doc, '{price}', '2.5') WHERE id = 21;      -- 2.50 = 2.5: no change
+        DELETE FROM plain WHERE id = 2;
+        INSERT INTO plain (id, label) VALUES (9002, 'y');
+        UPDATE plain SET label = '' WHERE id = 4;
+        UPDATE plain SET amount = amount + 0.01 WHERE id = 7;
+        UPDATE plain SET happened = happened + interval '1 microsecond' WHERE id = 11;
+        UPDATE plain SET label = label || ' ' WHERE id = 13;
+        UPDATE plain SET raw = set_byte(raw, 0, get_byte(raw, 0) # 1) WHERE id = 2999;
+        UPDATE words SET v = v + 1 WHERE tenant = 2 AND code = 'é5';
+        "#,
+    );
+    for mode in ["100", "1000000", "no-hash", "client"] {
+        let mut args = vec![
+            "--source", &my, "--target", &tgt, "--table", "items", "--table", "plain", "--table",
+            "words",
+        ];
+        match mode {
+            "no-hash" => args.push("--no-hash"),
+            "client" => args.extend(["--hash-rows-in-client", "--chunk-rows", "100"]),
+            n => args.extend(["--chunk-rows", n]),
+        }
+        let out = verify(&args, None);
+        out.assert_statuses(&[3]);
+        let records = out.records();
+        let items = table_summary(&records, "items");
+        assert_eq!(
+            counts(items),
+            [3000, 3000, 2993, 1, 1, 6],
+            "{mode}: {items}"
+        );
+        let plain = table_summary(&records, "plain");
+        assert_eq!(
+            counts(plain),
+            [3000, 3000, 2994, 1, 1, 5],
+            "{mode}: {plain}"
+        );
+        let words = table_summary(&records, "words");
+        assert_eq!(counts(words), [600, 600, 599, 0, 0, 1], "{mode}: {words}");
+        match mode {
+            "no-hash" => {
+                assert_eq!(items["strategy"], "rows");
+                assert_eq!(items["strategy_reason"], "--no-hash");
+            }
+            "client" => {
+                // Every table's source rows hashed in the client.
+                for s in [items, plain, words] {
+                    assert_eq!(s["strategy"], "client-hash", "{s}");
+                }
+                assert_eq!(plain["strategy_reason"], "--hash-rows-in-client");
+            }
+            _ => {
+                assert_eq!(items["strategy"], "client-hash", "{items}");
+                assert_eq!(plain["strategy"], "sql-hash", "{plain}");
+                assert_eq!(words["strategy"], "sql-hash", "{words}");
+            }
+        }
+        if mode == "100" || mode == "client" {
+            // Only the chunks holding a change are read row by row: ids
+            // 1..=21 in the first chunk, 9001 and 9002 in the last one
+            // (open-ended), 2999 next to it.
+            assert_eq!(items["chunks_fetched"], 2, "{items}");
+            let fetched = plain["chunks_fetched"].as_u64().unwrap();
+            assert!((2..=3).contains(&fetched), "{plain}");
+            assert_eq!(words["chunks_fetched"], 1, "{words}");
+        }
+
+        let rows_of = |table: &str| -> Vec<Value> {
+            records
+                .iter()
+                .filter(|r| r["table"]["name"] == table && r["kind"] != "table_summary")
+                .cloned()
+                .collect()
+        };
+        let items_rows = rows_of("items");
+        assert_eq!(
+            items_rows.len(),
+            8,
+            "{mode}: exactly the changed rows: {items_rows:#?}"
+        );
+        let find = |rows: &[Value], id: &str| -> Value {
+            let hits: Vec<&Value> = rows
+                .iter()
+                .filter(|r| r["key"] == json!({"id": id}))
+                .collect();
+            assert_eq!(hits.len(), 1, "{mode}: one report for id {id}: {rows:#?}");
+            hits[0].clone()
+        };
+        let mismatch = |rows: &[Value], id: &str, column: &str, source: Value, target: Value| {
+            let r = find(rows, id);
+            assert_eq!(r["kind"], "mismatch", "{r}");
+            assert_eq!(
+                r["columns"],
+                json!([{"name": column, "source": source, "target": target}]),
+                "{mode}: {r}"
+            );
+        };
+        assert_eq!(find(&items_rows, "1")["kind"], "missing");
+        assert_eq!(find(&items_rows, "9001")["kind"], "extraneous");
+        mismatch(&items_rows, "4", "label", Value::Null, json!(""));
+        mismatch(
+            &items_rows,
+            "7",
+            "amount",
+            json!("8.750000"),
+            json!("8.750001"),
+        );
+        let doc = find(&items_rows, "10");
+        assert_eq!(doc["kind"], "mismatch");
+        assert_eq!(doc["columns"].as_array().unwrap().len(), 1, "{doc}");
+        assert_eq!(doc["columns"][0]["name"], "doc");
+        assert!(
+            doc["columns"][0]["target"]
+                .as_str()
+                .unwrap()
+                .contains("\"v\": 11"),
+            "{doc}"
+        );
+        mismatch(
+            &items_rows,
+            "11",
+            "happened",
+            json!("2021-03-04 05:17:07.123456"),
+            json!("2021-03-04 05:17:07.123457"),
+        );
+        mismatch(
+            &items_rows,
+            "13",
+            "label",
+            json!("label 13"),
+            json!("label 13 "),
+        );
+        let raw = find(&items_rows, "14");
+        assert_eq!(raw["columns"].as_array().unwrap().len(), 1, "{raw}");
+        assert_eq!(raw["columns"][0]["name"], "raw");
+        assert_ne!(raw["columns"][0]["source"], raw["columns"][0]["target"]);
+
+        let plain_rows = rows_of("plain");
+        assert_eq!(plain_rows.len(), 7, "{mode}: {plain_rows:#?}");
+        assert_eq!(find(&plain_rows, "2")["kind"], "missing");
+        assert_eq!(find(&plain_rows, "9002")["kind"], "extraneous");
+        mismatch(&plain_rows, "4", "label", Value::Null, json!(""));
+        mismatch(&plain_rows, "7", "amount", json!("8.75"), json!("8.76"));
+        mismatch(
+            &plain_rows,
+            "11",
+            "happened",
+            json!("2021-03-04 05:17:07.123456"),
+            json!("2021-03-04 05:17:07.123457"),
+        );
+        mismatch(
+            &plain_rows,
+            "13",
+            "label",
+            json!("label 13"),
+            json!("label 13 "),
+        );
+        assert_eq!(find(&plain_rows, "2999")["columns"][0]["name"], "raw");
+
+        let words_rows = rows_of("words");
+        assert_eq!(words_rows.len(), 1, "{mode}: {words_rows:#?}");
+        assert_eq!(words_rows[0]["key"], json!({"tenant": "2", "code": "é5"}));
+        assert_eq!(words_rows[0]["columns"][0]["name"], "v");
+
+        let summary = reports(&records, "summary")[0];
+        assert_eq!(summary["differences"], 8 + 7 + 1, "{summary}");
+    }
+}
+
+/// Sakila's scripts without their `CREATE SCHEMA sakila; USE sakila;` (and
+/// `sakila.` qualifiers), so they load into the test's own database. Bytes:
+/// the data file is not all UTF-8.
+fn sakila_without_schema_switch(name: &str) -> tempfile::NamedTempFile {
+    use std::io::Write;
+    let bytes = std::fs::read(shared_dataset(&format!("mysql-sakila-official/{name}"))).unwrap();
+    let mut out = tempfile::NamedTempFile::new().unwrap();
+    for line in bytes.split_inclusive(|b| *b == b'\n') {
+        let l = String::from_utf8_lossy(line).trim().to_ascii_uppercase();
+        if l.starts_with("DROP SCHEMA")
+            || l.starts_with("CREATE SCHEMA")
+            || l.starts_with("USE SAKILA")
+        {
+            continue;
+        }
+        match std::str::from_utf8(line) {
+            Ok(text) => out
+                .write_all(text.replace("sakila.", "").as_bytes())
+                .unwrap(),
+            Err(_) => out.write_all(line).unwrap(),
+        }
+    }
+    out.flush().unwrap();
+    out
+}
+
+/// Dumps `tables` of a MySQL database into a fresh target, verifies them and
+/// returns the report records (after asserting a clean exit).
+async fn migrate_and_verify(my: &str, prefix: &str, tables: &[&str]) -> Vec<Value> {
+    let tgt = fresh_pg_database(&pg_target_url(), prefix).await;
+    let db = my.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let mut dump = vec!["--source".to_string(), my.to_string()];
+    for t in tables {
+        dump.extend(["--table".to_string(), format!("{db}.{t}")]);
+    }
+    run_pipe(
+        &[
+            ("molt-dump", dump),
+            ("molt-load", vec!["--target".into(), tgt.clone()]),
+        ],
+        None,
+        &[],
+    )
+    .assert_success();
+    let mut args: Vec<&str> = vec!["--source", my, "--target", &tgt, "--chunk-rows", "1000"];
+    for t in tables {
+        args.extend(["--table", t]);
+    }
+    let out = verify(&args, None);
+    out.assert_statuses(&[0]);
+    out.records()
+}
+
+#[tokio::test]
+async fn sakila_and_chinook_from_mariadb_verify_clean_through_sql_hashes() {
+    // Sakila, less `address` (its GEOMETRY needs PostGIS on the target).
+    let sakila = fresh_mysql_database(&mysql_source_url(), "verify_sakila").await;
+    mysql_exec(
+        &sakila,
+        sakila_without_schema_switch("sakila-schema.sql").path(),
+    );
+    mysql_exec(
+        &sakila,
+        sakila_without_schema_switch("sakila-data.sql").path(),
+    );
+    let tables = [
+        ("actor", 200),
+        ("category", 16),
+        ("city", 600),
+        ("country", 109),
+        ("customer", 599),
+        ("film", 1000),
+        ("film_actor", 5462),
+        ("film_category", 1000),
+        ("film_text", 1000),
+        ("inventory", 4581),
+        ("language", 6),
+        ("payment", 16049),
+        ("rental", 16044),
+        ("staff", 2),
+        ("store", 2),
+    ];
+    let names: Vec<&str> = tables.iter().map(|(t, _)| *t).collect();
+    let records = migrate_and_verify(&sakila, "verify_sakila_tgt", &names).await;
+    for (t, n) in tables {
+        let s = table_summary(&records, t);
+        assert_eq!(counts(s), [n, n, n, 0, 0, 0], "{s}");
+        assert_eq!(s["schema_issues"], json!([]), "{s}");
+        // Hashed inside both databases (film's SET, YEAR and ENUM, staff's
+        // BLOB included), every hash equal: no row was read.
+        assert_eq!(s["strategy"], "sql-hash", "{s}");
+        assert_eq!(s["chunks_fetched"], 0, "{s}");
+    }
+    for t in ["payment", "rental", "film_actor"] {
+        let s = table_summary(&records, t);
+        assert!(s["chunks"].as_u64().unwrap() > 1, "{s}");
+    }
+
+    // Chinook, loaded as chinook.rs loads it.
+    let chinook = fresh_mysql_database(&mysql_source_url(), "verify_chinook").await;
+    let script = std::fs::read_to_string(shared_dataset("chinook/Chinook_MySql.sql")).unwrap();
+    let script: Vec<&str> = script
+        .lines()
+        .filter(|line| {
+            let l = line.trim_start().to_ascii_uppercase();
+            !(l.starts_with("DROP DATABASE")
+                || l.starts_with("CREATE DATABASE")
+                || l.starts_with("USE "))
+        })
+        .collect();
+    mysql_exec(
+        &chinook,
+        format!(
+            "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_BACKSLASH_ESCAPES');\n{}",
+            script.join("\n")
+        ),
+    );
+    let tables = [
+        ("Album", 347),
+        ("Artist", 275),
+        ("Customer", 59),
+        ("Employee", 8),
+        ("Genre", 25),
+        ("Invoice", 412),
+        ("InvoiceLine", 2240),
+        ("MediaType", 5),
+        ("Playlist", 18),
+        ("PlaylistTrack", 8715),
+        ("Track", 3503),
+    ];
+    let names: Vec<&str> = tables.iter().map(|(t, _)| *t).collect();
+    let records = migrate_and_verify(&chinook, "verify_chinook_tgt", &names).await;
+    for (t, n) in tables {
+        let s = table_summary(&records, t);
+        assert_eq!(counts(s), [n, n, n, 0, 0, 0], "{s}");
+        assert_eq!(s["schema_issues"], json!([]), "{s}");
+        assert_eq!(s["strategy"], "sql-hash", "{s}");
+        assert_eq!(s["chunks_fetched"], 0, "{s}");
+    }
+}
+
+#[tokio::test]
+async fn postgres_chunk_hashes_match_on_equal_data_and_see_swapped_values() {
+    let (src, tgt) = pg_pair("verify_pghash").await;
+    let args = [
+        "--source",
+        &src,
+        "--target",
+        &tgt,
+        "--table",
+        "items",
+        "--chunk-rows",
+        "250",
+    ];
+    let out = verify(&args, None);
+    out.assert_statuses(&[0]);
+    let records = out.records();
+    let items = table_summary(&records, "items");
+    assert_eq!(counts(items), [3001, 3001, 3001, 0, 0, 0], "{items}");
+    assert_eq!(items["strategy"], "sql-hash", "{items}");
+    // Every column type hashes alike on both sides: no chunk is read.
+    assert!(items["chunks"].as_u64().unwrap() > 1, "{items}");
+    assert_eq!(items["chunks_fetched"], 0, "{items}");
+
+    // Two rows trade their amounts (and two others their labels): the sum
+    // of the row hashes must still change.
+    psql_exec(
+        &tgt,
+        r#"
+        UPDATE items SET amount = CASE code WHEN 'code-5Z' THEN 12.5 ELSE 6.25 END
+         WHERE tenant = 0 AND code IN ('code-5Z', 'code-10Z');
+        UPDATE items SET label = CASE code WHEN 'code-1Z' THEN 'label 2' ELSE 'label 1' END
+         WHERE (tenant, code) IN ((1, 'code-1Z'), (2, 'code-2Z'));
+        "#,
+    );
+    let out = verify(&args, None);
+    out.assert_statuses(&[3]);
+    let records = out.records();
+    assert_eq!(
+        counts(table_summary(&records, "items")),
+        [3001, 3001, 2997, 0, 0, 4]
+    );
+    let m = reports(&records, "mismatch");
+    assert_eq!(m.len(), 4, "{m:#?}");
+    for r in &m {
+        let column = r["columns"][0]["name"].as_str().unwrap();
+        assert!(column == "amount" || column == "label", "{r}");
+    }
+}
+
+#[tokio::test]
+async fn a_big_differing_chunk_of_clustered_keys_is_narrowed_before_rows_are_read() {
+    // Keys 1..=3000 and one far away: split evenly by value, the first
+    // chunk holds nearly every row.
+    let src = fresh_pg_database(&pg_source_url(), "verify_skew_src").await;
+    let tgt = fresh_pg_database(&pg_target_url(), "verify_skew_tgt").await;
+    let schema = "CREATE TABLE skew (id bigint PRIMARY KEY, v text); \
+                  INSERT INTO skew SELECT i, 'v' || i FROM generate_series(1, 3000) i; \
+                  INSERT INTO skew VALUES (1000000000000000, 'far'); ANALYZE skew;";
+    psql_exec(&src, schema);
+    psql_exec(&tgt, schema);
+    psql_exec(&tgt, "UPDATE skew SET v = 'changed' WHERE id = 1500");
+    let my = fresh_mysql_database(&mysql_source_url(), "verify_skew_my").await;
+    mysql_exec(
+        &my,
+        format!(
+            "CREATE TABLE skew (id bigint PRIMARY KEY, v text); \
+             INSERT INTO skew SELECT n, CONCAT('v', n) FROM {DIGITS_10K} WHERE n BETWEEN 1 AND 3000; \
+             INSERT INTO skew VALUES (1000000000000000, 'far'); ANALYZE TABLE skew;"
+        ),
+    );
+    for source in [&src, &my] {
+        let out = verify(
+            &[
+                "--source",
+                source,
+                "--target",
+                &tgt,
+                "--table",
+                "skew",
+                "--chunk-rows",
+                "100",
+            ],
+            None,
+        );
+        out.assert_statuses(&[3]);
+        let records = out.records();
+        let s = table_summary(&records, "skew");
+        assert_eq!(counts(s), [3001, 3001, 3000, 0, 0, 1], "{s}");
+        // The big chunk was split (by value, as often as needed) until the
+        // one holding the change was small; only that one was read.
+        assert_eq!(s["chunks_fetched"], 1, "{s}");
+        assert!(s["chunks"].as_u64().unwrap() > 31, "{s}");
+        let m = reports(&records, "mismatch");
+        assert_eq!(m.len(), 1, "{m:#?}");
+        assert_eq!(m[0]["key"], json!({"id": "1500"}));
+    }
+}
+
+#[tokio::test]
+async fn lost_mysql_connection_fails_the_run() {
+    let my = fresh_mysql_database(&mysql_source_url(), "verify_mylost").await;
+    let tgt = fresh_pg_database(&pg_target_url(), "verify_mylost_tgt").await;
+    mysql_exec(
+        &my,
+        format!(
+            "CREATE TABLE big (id int PRIMARY KEY, note varchar(100)); \
+             INSERT INTO big SELECT s.n * 20 + t.n, REPEAT('x', 60) FROM {DIGITS_10K}, \
+             (SELECT 0 n UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL \
+              SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9 UNION ALL \
+              SELECT 10 UNION ALL SELECT 11 UNION ALL SELECT 12 UNION ALL SELECT 13 UNION ALL SELECT 14 UNION ALL \
+              SELECT 15 UNION ALL SELECT 16 UNION ALL SELECT 17 UNION ALL SELECT 18 UNION ALL SELECT 19) t;"
+        ),
+    );
+    psql_exec(
+        &tgt,
+        "CREATE TABLE big (id int PRIMARY KEY, note varchar(100)); \
+         INSERT INTO big SELECT i, repeat('x', 60) FROM generate_series(0, 199999) i;",
+    );
+    let db = my.rsplit('/').next().unwrap().to_string();
+    // The table is locked, so molt-verify's reads wait: its connections are
+    // killed while it is surely mid-run.
+    use mysql_async::prelude::Queryable;
+    let mut killer = mysql_connect(&mysql_source_url()).await;
+    killer
+        .query_drop(format!("LOCK TABLES `{db}`.`big` WRITE"))
+        .await
+        .unwrap();
+    let mut child = Command::new(bin("molt-verify"))
+        .args([
+            "--source",
+            &my,
+            "--target",
+            &tgt,
+            "--table",
+            "big",
+            "--chunk-rows",
+            "500",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start molt-verify");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "molt-verify did not end");
+        let waiting: Vec<u64> = killer
+            .exec(
+                "SELECT ID FROM information_schema.PROCESSLIST \
+                 WHERE DB = ? AND ID <> CONNECTION_ID() AND COMMAND = 'Query'",
+                (&db,),
+            )
+            .await
+            .unwrap();
+        if !waiting.is_empty() {
+            let all: Vec<u64> = killer
+                .exec(
+                    "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()",
+                    (&db,),
+                )
+                .await
+                .unwrap();
+            for id in all {
+                let _ = killer.query_drop(format!("KILL {id}")).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    killer.query_drop("UNLOCK TABLES").await.unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "a lost source connection is an error, never a pass ({status}): {stderr}"
+    );
+    assert!(
+        stderr.contains("molt-verify: error:") && stderr.contains("source"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("\"ok\":true"), "{stdout}");
+}

@@ -82,6 +82,12 @@ pub struct Args {
     /// databases first (slower; for a second opinion).
     #[arg(long)]
     pub no_hash: bool,
+    /// MySQL source: have MySQL send each row's canonical text and hash it
+    /// in the client, instead of hashing inside MySQL (MySQL's MD5 is slow:
+    /// faster when the client has CPU to spare and the network is fast; the
+    /// target still hashes in SQL). Tables with JSON always do this.
+    #[arg(long, conflicts_with = "no_hash")]
+    pub hash_rows_in_client: bool,
     /// Row-level report records per table at most (counts stay exact).
     #[arg(long, default_value_t = 1000)]
     pub max_report_rows: u64,
@@ -111,6 +117,7 @@ pub fn command() -> clap::Command {
 pub struct Options {
     pub chunk_rows: u64,
     pub no_hash: bool,
+    pub hash_rows_in_client: bool,
     pub max_report_rows: u64,
     pub float_tolerance: Option<f64>,
     pub live_retries: u32,
@@ -153,6 +160,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
     let options = Options {
         chunk_rows: args.chunk_rows,
         no_hash: args.no_hash,
+        hash_rows_in_client: args.hash_rows_in_client,
         max_report_rows: args.max_report_rows,
         float_tolerance: args.float_tolerance,
         live_retries: if args.live { args.live_retries } else { 0 },

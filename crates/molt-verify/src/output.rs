@@ -20,6 +20,12 @@ pub struct TableReport<'a> {
     pub seconds: f64,
     pub schema_issues: &'a [String],
     pub mode: &'a str,
+    /// How rows were compared: `sql-hash`, `client-hash`, `rows`, `count`.
+    pub strategy: &'a str,
+    /// Why the table was not hashed inside both databases.
+    pub strategy_reason: Option<&'a str>,
+    /// Source columns printed and hashed in the client.
+    pub client_columns: &'a [String],
     pub chunks: u64,
     pub chunks_fetched: u64,
     pub warnings: &'a [String],
@@ -133,6 +139,13 @@ impl Output {
         m.insert("seconds".into(), json!(round3(r.seconds)));
         m.insert("schema_issues".into(), json!(r.schema_issues));
         m.insert("mode".into(), json!(r.mode));
+        m.insert("strategy".into(), json!(r.strategy));
+        if let Some(reason) = r.strategy_reason {
+            m.insert("strategy_reason".into(), json!(reason));
+        }
+        if !r.client_columns.is_empty() {
+            m.insert("client_hashed_columns".into(), json!(r.client_columns));
+        }
         m.insert("chunks".into(), json!(r.chunks));
         m.insert("chunks_fetched".into(), json!(r.chunks_fetched));
         if !r.warnings.is_empty() {

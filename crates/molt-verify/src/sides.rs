@@ -54,10 +54,6 @@ impl Sides {
             Source::Oracle { owner, .. } => owner,
         }
     }
-
-    pub fn both_pg(&self) -> bool {
-        matches!(self.source, Source::Pg(_))
-    }
 }
 
 async fn connect_source(url: &ConnUrl) -> anyhow::Result<Source> {

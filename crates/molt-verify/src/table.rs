@@ -1,30 +1,43 @@
 //! Verifying one table slice: schema check, then rows.
 //!
-//! The strategy depends on what the two sides are:
+//! Every table with a primary key is split into key-range chunks
+//! (`--chunk-rows`); each chunk is hashed on both sides at once, and only
+//! chunks whose (count, hash) differ are read and merge-joined in the
+//! client (mode "chunked-hash"). How the hashes are computed depends on the
+//! two sides (the summary's `strategy`):
 //!
-//! - PostgreSQL-protocol on both sides, with a primary key: the slice is
-//!   split into key-range chunks (`--chunk-rows`), each chunk is hashed
-//!   inside both databases at once, and only chunks whose (count, hash)
-//!   differ are read and merge-joined in the client ("chunked-hash").
-//! - a MySQL or Oracle source, with a primary key: both sides are streamed
-//!   in key order and merge-joined ("merge"); for Oracle, `''` and NULL
-//!   are the same on both sides (`molt_core::oracle::fold_empty`).
+//! - PostgreSQL-protocol on both sides: inside both databases
+//!   (`molt_core::verify::pg::HashAlgo`), "sql-hash".
+//! - a MySQL source: the row text both engines print alike
+//!   (`molt_core::verify::cross`), hashed inside both ("sql-hash"), or
+//!   printed by MySQL and finished and hashed in the client when the table
+//!   has JSON or `--hash-rows-in-client` asks for it ("client-hash"). A
+//!   table with a column no SQL prints alike is read whole ("rows", with
+//!   the reason).
+//! - an Oracle source: both sides are streamed in key order and
+//!   merge-joined ("rows", mode "merge"); `''` and NULL are the same on
+//!   both sides (`molt_core::oracle::fold_empty`).
 //! - no primary key: both sides are streamed and compared as multisets of
-//!   rows ("multiset"), with a warning.
+//!   rows (mode "multiset"), with a warning.
 //!
-//! With `--live`, a chunk that differs is compared again after a backoff,
-//! up to `--live-retries` times, and only its last result is reported.
+//! A differing chunk of a single integer key that holds many rows is split
+//! again by value before any row is read ([`IntSplitter`]). With `--live`,
+//! a chunk that differs is compared again after a backoff, up to
+//! `--live-retries` times, and only its last result is reported.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use molt_core::mysql::catalog::ServerInfo;
 use molt_core::mysql::catalog::{load_table, TableInfo};
 use molt_core::mysql::DumpOptions;
 use molt_core::postgres::catalog::Catalog;
 use molt_core::stream::{TableHeader, TableName};
+use molt_core::verify::cross::{self, ColumnFacts, CrossRow, TargetInfo};
 use molt_core::verify::keyorder::KeyOrder;
-use molt_core::verify::merge::{merge_join, multiset, RowRx};
+use molt_core::verify::merge::{merge_join, multiset};
+use molt_core::verify::mysql::{Chunk, ClientHash, MyRange};
 use molt_core::verify::pg::{self, describe_table, HashAlgo, KeyRange, PgConn};
 use molt_core::verify::schema::{pair, Pairing};
 use molt_core::verify::{mysql, CompareColumn, Finding, Tally, VerifyError};
@@ -226,52 +239,63 @@ struct Compare {
     columns: Arc<Vec<CompareColumn>>,
     key: Vec<usize>,
     orders: Vec<KeyOrder>,
+    /// PostgreSQL-protocol source: how both sides hash a chunk.
     algo: Option<HashAlgo>,
+    /// MySQL source: the row text both sides hash, and the source
+    /// connection the hashes are computed on.
+    cross: Option<(Arc<CrossRow>, tokio::sync::Mutex<mysql_async::Conn>)>,
+    /// MySQL source with JSON columns: how the client hashes its rows.
+    client_hash: Option<ClientHash>,
+    /// A single integer key: how a big differing chunk is narrowed.
+    splitter: Option<IntSplitter>,
 }
 
 impl Compare {
-    fn spawn_source(&self, range: &KeyRange) -> Result<RowRx, VerifyError> {
-        match &self.source {
-            SourceRead::Pg(conn, read) => {
-                Ok(read.spawn_rows(conn.clone(), range.clone(), "source"))
-            }
-            SourceRead::Mysql(..) => unreachable!("MySQL rows are read whole"),
-            #[cfg(feature = "oracle")]
-            SourceRead::Oracle(..) => unreachable!("Oracle rows are read whole"),
-        }
-    }
-
-    async fn spawn_mysql(&self) -> Result<RowRx, VerifyError> {
-        match &self.source {
-            SourceRead::Mysql(opts, read) => {
-                let conn = molt_core::mysql::connect(opts)
-                    .await
-                    .map_err(|e| VerifyError::new(format!("source: {e}")))?;
-                Ok(read.spawn_rows(conn))
-            }
-            _ => unreachable!(),
-        }
-    }
-
-    /// Compares one key range (or the whole slice); `fetched` tells whether
+    /// Compares one chunk (or the whole slice); `fetched` tells whether
     /// rows had to be read.
     async fn range(
         &self,
-        range: &KeyRange,
+        chunk: &Chunk,
         cap: usize,
         findings: &mut Vec<Finding>,
-    ) -> Result<(Tally, bool), VerifyError> {
+    ) -> Result<Step, VerifyError> {
         findings.clear();
-        if let (Some(algo), SourceRead::Pg(sconn, sread)) = (self.algo, &self.source) {
-            let (s, t) = tokio::join!(
-                sread.chunk_hash(sconn, range, algo, "source"),
-                self.target
-                    .chunk_hash(&self.target_conn, range, algo, "target")
-            );
-            let (s, t) = (s?, t?);
+        let hashes = match (&self.source, self.algo, &self.cross) {
+            (SourceRead::Pg(sconn, sread), Some(algo), _) => {
+                let (s, t) = tokio::join!(
+                    sread.chunk_hash(sconn, &chunk.target, algo, "source"),
+                    self.target
+                        .chunk_hash(&self.target_conn, &chunk.target, algo, "target")
+                );
+                Some((s?, t?))
+            }
+            (SourceRead::Mysql(_, sread), _, Some((cross, conn))) => {
+                let mut conn = conn.lock().await;
+                let (s, t) = match self.client_hash {
+                    None => tokio::join!(
+                        sread.cross_hash(&mut conn, &chunk.source, cross),
+                        self.target
+                            .cross_hash(&self.target_conn, &chunk.target, cross, "target")
+                    ),
+                    Some(form) => tokio::join!(
+                        sread.client_hash(&mut conn, &chunk.source, cross, form),
+                        self.target.client_cross_hash(
+                            &self.target_conn,
+                            &chunk.target,
+                            cross,
+                            form,
+                            "target"
+                        )
+                    ),
+                };
+                Some((s?, t?))
+            }
+            _ => None,
+        };
+        if let Some((s, t)) = hashes {
             if s == t {
                 let n = s.0 as u64;
-                return Ok((
+                return Ok(Step::Compared(
                     Tally {
                         source_rows: n,
                         target_rows: n,
@@ -281,16 +305,29 @@ impl Compare {
                     false,
                 ));
             }
+            // A big chunk (integer keys that cluster) is narrowed further
+            // before any row is read.
+            let rows = s.0.max(t.0).max(0) as u64;
+            if let Some(parts) = self.splitter.as_ref().and_then(|sp| sp.split(chunk, rows)) {
+                return Ok(Step::Split(parts));
+            }
         }
         let mut src = match &self.source {
-            SourceRead::Pg(..) => self.spawn_source(range)?,
-            SourceRead::Mysql(..) => self.spawn_mysql().await?,
+            SourceRead::Pg(conn, read) => {
+                read.spawn_rows(conn.clone(), chunk.target.clone(), "source")
+            }
+            SourceRead::Mysql(opts, read) => {
+                let conn = molt_core::mysql::connect(opts)
+                    .await
+                    .map_err(|e| VerifyError::new(format!("source: {e}")))?;
+                read.spawn_rows(conn, chunk.source.clone())
+            }
             #[cfg(feature = "oracle")]
             SourceRead::Oracle(url, read) => read.spawn_rows(url.clone()),
         };
-        let mut tgt = self
-            .target
-            .spawn_rows(self.target_conn.clone(), range.clone(), "target");
+        let mut tgt =
+            self.target
+                .spawn_rows(self.target_conn.clone(), chunk.target.clone(), "target");
         #[cfg(feature = "oracle")]
         if let SourceRead::Oracle(_, read) = &self.source {
             // Oracle's '' is NULL: the target's '' is folded the same way.
@@ -314,8 +351,141 @@ impl Compare {
             )
             .await?
         };
-        Ok((tally, true))
+        Ok(Step::Compared(tally, true))
     }
+}
+
+/// What comparing one chunk came to.
+enum Step {
+    /// Its tally, and whether rows had to be read.
+    Compared(Tally, bool),
+    /// Its hashes differ and it holds many rows: these smaller chunks
+    /// cover it.
+    Split(Vec<Chunk>),
+}
+
+/// Narrows a differing chunk of a single integer key by value: a chunk
+/// holding more than four times `--chunk-rows` rows (keys that cluster
+/// in a wide span) is split into chunks of about `--chunk-rows` rows
+/// before rows are read.
+struct IntSplitter {
+    /// The slice's smallest and largest key (the outer chunks are open).
+    min: i128,
+    max: i128,
+    chunk_rows: u64,
+}
+
+impl IntSplitter {
+    fn split(&self, chunk: &Chunk, rows: u64) -> Option<Vec<Chunk>> {
+        if rows <= self.chunk_rows.saturating_mul(4) {
+            return None;
+        }
+        let bound = |b: &Option<Vec<String>>| {
+            b.as_ref()
+                .and_then(|v| v.first())
+                .and_then(|s| s.parse::<i128>().ok())
+        };
+        let low = bound(&chunk.target.lower).unwrap_or(self.min);
+        let high = bound(&chunk.target.upper)
+            .map(|u| u - 1)
+            .unwrap_or(self.max);
+        let bounds = molt_core::verify::int_boundaries(low, high, rows, self.chunk_rows);
+        if bounds.is_empty() {
+            return None;
+        }
+        let mut parts = Vec::with_capacity(bounds.len() + 1);
+        let (mut source_lower, mut target_lower) =
+            (chunk.source.lower.clone(), chunk.target.lower.clone());
+        for b in bounds {
+            let text = b.to_string();
+            parts.push(Chunk {
+                source: MyRange {
+                    lower: source_lower.take(),
+                    upper: Some(vec![text.clone().into_bytes()]),
+                },
+                target: KeyRange {
+                    lower: target_lower.take(),
+                    upper: Some(vec![text.clone()]),
+                },
+            });
+            source_lower = Some(vec![text.clone().into_bytes()]);
+            target_lower = Some(vec![text]);
+        }
+        parts.push(Chunk {
+            source: MyRange {
+                lower: source_lower,
+                upper: chunk.source.upper.clone(),
+            },
+            target: KeyRange {
+                lower: target_lower,
+                upper: chunk.target.upper.clone(),
+            },
+        });
+        Some(parts)
+    }
+}
+
+/// How a table's rows are compared, for its summary.
+struct Strategy {
+    /// `sql-hash`, `client-hash` or `rows`.
+    name: &'static str,
+    /// Why the table was not hashed inside both databases.
+    reason: Option<String>,
+    /// Columns the client prints and hashes for the source side.
+    client_columns: Vec<String>,
+}
+
+/// MySQL 8.0 and MariaDB 10.2 have window functions; MySQL 5.7 does not.
+fn has_window_functions(server: &ServerInfo) -> bool {
+    let mut parts = server
+        .version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if server.mariadb {
+        (major, minor) >= (10, 2)
+    } else {
+        major >= 8
+    }
+}
+
+/// The row text a MySQL source and the target hash alike, or why there
+/// is none.
+fn cross_plan(
+    source: &SourceTable,
+    pairing: &Pairing,
+    target: &PgConn,
+) -> Result<CrossRow, String> {
+    let SourceTable::Mysql(plan) = source else {
+        unreachable!("a MySQL source table")
+    };
+    if target.flavour.is_cockroach() {
+        return Err(
+            "a CockroachDB target: its hash of the shared row text is not in place yet".into(),
+        );
+    }
+    let facts: Vec<ColumnFacts<'_>> = pairing
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let s = pairing.source_index[i];
+            ColumnFacts {
+                compare: c,
+                source_name: &plan.columns[s].source_name,
+                source_type: &plan.header.columns[s].source_type,
+                decoder: plan.columns[s].decoder,
+                target: &pairing.target[i],
+                target_expr: molt_core::ident::quote_pg(&pairing.target[i].name),
+            }
+        })
+        .collect();
+    cross::plan(
+        &facts,
+        TargetInfo {
+            trim_scale: target.version_num >= 130000,
+        },
+    )
 }
 
 /// Verifies one slice and writes its records.
@@ -357,6 +527,9 @@ pub async fn verify_table(
             seconds: started.elapsed().as_secs_f64(),
             schema_issues: &issues,
             mode: "count",
+            strategy: "count",
+            strategy_reason: None,
+            client_columns: &[],
             chunks: 0,
             chunks_fetched: 0,
             warnings: &warnings,
@@ -388,6 +561,9 @@ pub async fn verify_table(
             seconds: started.elapsed().as_secs_f64(),
             schema_issues: &issues,
             mode: "count",
+            strategy: "count",
+            strategy_reason: None,
+            client_columns: &[],
             chunks: 0,
             chunks_fetched: 0,
             warnings: &warnings,
@@ -407,14 +583,48 @@ pub async fn verify_table(
         molt_core::warn!("{w}");
         warnings.push(w);
     }
-    let chunked = sides.both_pg() && !pairing.key.is_empty();
+    let keyed = !pairing.key.is_empty();
+    let mut strategy = Strategy {
+        name: "rows",
+        reason: None,
+        client_columns: Vec::new(),
+    };
+    if !keyed {
+        strategy.reason = Some("no primary key".into());
+    } else if options.no_hash {
+        strategy.reason = Some("--no-hash".into());
+    }
+    let hashing = keyed && !options.no_hash;
     let algo = match &src_read {
-        SourceRead::Pg(sconn, _) if chunked && !options.no_hash => {
-            Some(HashAlgo::for_pair(sconn, &sides.target))
-        }
+        SourceRead::Pg(sconn, _) if hashing => Some(HashAlgo::for_pair(sconn, &sides.target)),
         _ => None,
     };
-    let compare = Compare {
+    let mut cross = None;
+    let mut client_hash = None;
+    if let (SourceRead::Mysql(opts, _), true) = (&src_read, hashing) {
+        match cross_plan(&source, &pairing, &sides.target) {
+            Ok(plan) => {
+                if !plan.client_columns().is_empty() || options.hash_rows_in_client {
+                    client_hash = Some(if pg::text_hash_agrees(&sides.target).await {
+                        ClientHash::PgText
+                    } else {
+                        ClientHash::Md5
+                    });
+                }
+                let conn = molt_core::mysql::connect(opts)
+                    .await
+                    .with_context(|| format!("source: connecting to hash {}", unit.table))?;
+                cross = Some((Arc::new(plan), tokio::sync::Mutex::new(conn)));
+            }
+            Err(why) => strategy.reason = Some(why),
+        }
+    }
+    #[cfg(feature = "oracle")]
+    if let (SourceRead::Oracle(..), true) = (&src_read, hashing) {
+        strategy.reason =
+            Some("an Oracle source: chunk hashes inside Oracle are not in place yet".into());
+    }
+    let mut compare = Compare {
         orders: pairing
             .key
             .iter()
@@ -429,20 +639,67 @@ pub async fn verify_table(
         target_conn: sides.target.clone(),
         target: target_read,
         algo,
+        cross,
+        client_hash,
+        splitter: None,
     };
 
-    let ranges = match &compare.source {
-        SourceRead::Pg(sconn, sread) if chunked && !options.no_hash => {
+    let ranges: Vec<Chunk> = match (&compare.source, &compare.cross, &mut sides.source) {
+        (SourceRead::Pg(sconn, sread), _, _) if compare.algo.is_some() => {
+            strategy.name = "sql-hash";
             let bounds = sread
                 .boundaries(sconn, options.chunk_rows, "source")
                 .await?;
+            if sread.single_int_key() {
+                if let Some((min, max)) = sread.int_key_span(sconn, "source").await? {
+                    compare.splitter = Some(IntSplitter {
+                        min,
+                        max,
+                        chunk_rows: options.chunk_rows,
+                    });
+                }
+            }
             chunk_ranges(bounds)
         }
-        _ => vec![KeyRange::default()],
+        (SourceRead::Mysql(_, sread), Some((plan, _)), Source::Mysql { conn, server, .. }) => {
+            let client = plan.client_columns();
+            if !client.is_empty() {
+                strategy.name = "client-hash";
+                strategy.client_columns = client
+                    .iter()
+                    .map(|&i| compare.columns[i].name.clone())
+                    .collect();
+                strategy.reason = Some(
+                    "JSON is stored as it was written on MySQL/MariaDB: the client prints those columns as JSONB does and hashes each source row".into(),
+                );
+            } else if compare.client_hash.is_some() {
+                strategy.name = "client-hash";
+                strategy.reason = Some("--hash-rows-in-client".into());
+            } else {
+                strategy.name = "sql-hash";
+            }
+            if sread.single_int_key() {
+                if let Some((min, max)) = sread.int_key_span(conn).await? {
+                    compare.splitter = Some(IntSplitter {
+                        min,
+                        max,
+                        chunk_rows: options.chunk_rows,
+                    });
+                }
+            }
+            if sread.chunkable() {
+                sread
+                    .boundaries(conn, options.chunk_rows, has_window_functions(server))
+                    .await?
+            } else {
+                vec![Chunk::default()]
+            }
+        }
+        _ => vec![Chunk::default()],
     };
-    let mode = if pairing.key.is_empty() {
+    let mode = if !keyed {
         "multiset"
-    } else if chunked && !options.no_hash {
+    } else if strategy.name != "rows" {
         "chunked-hash"
     } else {
         "merge"
@@ -452,17 +709,31 @@ pub async fn verify_table(
     let mut reported: u64 = 0;
     let mut fetched = 0u64;
     let mut findings = Vec::new();
-    for range in &ranges {
+    let mut chunks = ranges.len() as u64;
+    let mut queue: std::collections::VecDeque<Chunk> = ranges.into();
+    while let Some(range) = queue.pop_front() {
         let cap = options.max_report_rows.saturating_sub(reported) as usize;
         let mut attempt = 0;
-        let (chunk, was_fetched) = loop {
-            let (chunk, was_fetched) = compare.range(range, cap, &mut findings).await?;
-            if chunk.differences() == 0 || attempt >= options.live_retries {
-                break (chunk, was_fetched);
+        let step = loop {
+            let step = compare.range(&range, cap, &mut findings).await?;
+            match &step {
+                Step::Compared(chunk, _)
+                    if chunk.differences() > 0 && attempt < options.live_retries => {}
+                _ => break step,
             }
             let wait = options.live_backoff_ms.saturating_mul(1 << attempt.min(16));
             attempt += 1;
             tokio::time::sleep(Duration::from_millis(wait)).await;
+        };
+        let (chunk, was_fetched) = match step {
+            Step::Compared(chunk, was_fetched) => (chunk, was_fetched),
+            Step::Split(parts) => {
+                chunks += parts.len() as u64 - 1;
+                for part in parts.into_iter().rev() {
+                    queue.push_front(part);
+                }
+                continue;
+            }
         };
         if was_fetched {
             fetched += 1;
@@ -498,7 +769,10 @@ pub async fn verify_table(
         seconds: started.elapsed().as_secs_f64(),
         schema_issues: &issues,
         mode,
-        chunks: ranges.len() as u64,
+        strategy: strategy.name,
+        strategy_reason: strategy.reason.as_deref(),
+        client_columns: &strategy.client_columns,
+        chunks,
         chunks_fetched: fetched,
         warnings: &warnings,
     })?;
@@ -509,17 +783,23 @@ pub async fn verify_table(
 }
 
 /// N boundaries → N+1 ranges covering the whole key space.
-fn chunk_ranges(bounds: Vec<Vec<String>>) -> Vec<KeyRange> {
+fn chunk_ranges(bounds: Vec<Vec<String>>) -> Vec<Chunk> {
     let mut ranges = Vec::with_capacity(bounds.len() + 1);
     let mut lower = None;
     for b in bounds {
-        ranges.push(KeyRange {
-            lower: lower.take(),
-            upper: Some(b.clone()),
+        ranges.push(Chunk {
+            source: Default::default(),
+            target: KeyRange {
+                lower: lower.take(),
+                upper: Some(b.clone()),
+            },
         });
         lower = Some(b);
     }
-    ranges.push(KeyRange { lower, upper: None });
+    ranges.push(Chunk {
+        source: Default::default(),
+        target: KeyRange { lower, upper: None },
+    });
     ranges
 }
 

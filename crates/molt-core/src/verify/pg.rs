@@ -277,6 +277,9 @@ impl ReadColumn {
     /// (see the module documentation).
     fn hash_expr(&self, algo: HashAlgo) -> String {
         let e = &self.expr;
+        if algo == HashAlgo::PgRecordHash {
+            return self.record_hash_expr();
+        }
         if let HashAlgo::PgHashSum { trim_scale } = algo {
             // Inside a record, each value prints with its type's output
             // function (the same text `::text` gives), so no casts are
@@ -301,6 +304,70 @@ impl ReadColumn {
     }
 }
 
+impl ReadColumn {
+    /// The value as a field of the record [`HashAlgo::PgRecordHash`]
+    /// hashes: the value itself where its type's hash function tells apart
+    /// exactly the values the canonical form does (integers, whose hashes
+    /// agree across widths; numerics, whose hash ignores trailing zeros as
+    /// the canonical form does; booleans, dates, times, timestamps, UUIDs,
+    /// bytes; JSON as JSONB), and its text otherwise: floats (whose hash
+    /// merges `-0` and `0`), enums (hashed by OID, which differs between
+    /// databases), intervals (`1 day` hashes as `24 hours`), arrays, and
+    /// text in the `C` collation (a case-insensitive collation would hash
+    /// `a` as `A`).
+    fn record_hash_expr(&self) -> String {
+        let e = &self.expr;
+        let ty = self.sql_type.to_ascii_lowercase();
+        let bpchar = ty == "bpchar" || ty.starts_with("character(") || ty == "character";
+        if self.is_array {
+            return format!("({e})::text COLLATE \"C\"");
+        }
+        let by_value = [
+            "smallint",
+            "integer",
+            "bigint",
+            "numeric",
+            "boolean",
+            "date",
+            "time",
+            "timestamp",
+            "uuid",
+            "bytea",
+        ]
+        .iter()
+        .any(|t| ty == *t || ty.starts_with(&format!("{t}(")) || ty.starts_with(&format!("{t} ")));
+        match self.logical {
+            LogicalType::Int
+            | LogicalType::Decimal
+            | LogicalType::Bool
+            | LogicalType::Date
+            | LogicalType::Time
+            | LogicalType::Timetz
+            | LogicalType::Timestamp
+            | LogicalType::Timestamptz
+            | LogicalType::Uuid
+            | LogicalType::Bytes
+                if by_value =>
+            {
+                format!("({e})")
+            }
+            LogicalType::Json => format!("({e})::jsonb"),
+            LogicalType::Text | LogicalType::Enum if self.decoder.digest.padded => {
+                if bpchar {
+                    // bpchar's text drops the padding, as the canonical form does.
+                    format!("({e})::text COLLATE \"C\"")
+                } else {
+                    format!("rtrim(({e})::text, ' ') COLLATE \"C\"")
+                }
+            }
+            // Compared with its padding: print it with its output function
+            // (a cast to text would drop the blanks).
+            LogicalType::Text if bpchar => format!("textin(bpcharout({e})) COLLATE \"C\""),
+            _ => format!("({e})::text COLLATE \"C\""),
+        }
+    }
+}
+
 /// A decimal's text without trailing fractional zeros (`1.50` → `1.5`),
 /// in SQL both engines accept.
 fn trimmed_decimal(e: &str) -> String {
@@ -317,6 +384,12 @@ pub struct KeyRange {
 /// How a chunk's rows are hashed inside the database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HashAlgo {
+    /// PostgreSQL 14 or later on both sides: the sum of each row's
+    /// `hash_record_extended` (each value hashed by its type's own hash
+    /// function, no printing; see `ReadColumn::record_hash_expr`), mixed
+    /// through `hashint8extended` so that the sum of rows is not linear in
+    /// the values (a linear one would not see two rows swap a value).
+    PgRecordHash,
     /// PostgreSQL on both sides: the sum of `hashtextextended` of each
     /// row's record text (one pass, no sort; `trim_scale` from version 13).
     /// Should the two servers hash differently (another architecture), every
@@ -332,6 +405,8 @@ impl HashAlgo {
     pub fn for_pair(a: &Conn, b: &Conn) -> HashAlgo {
         if a.flavour.is_cockroach() || b.flavour.is_cockroach() {
             HashAlgo::Md5Agg
+        } else if a.version_num >= 140000 && b.version_num >= 140000 {
+            HashAlgo::PgRecordHash
         } else {
             HashAlgo::PgHashSum {
                 trim_scale: a.version_num >= 130000 && b.version_num >= 130000,
@@ -417,6 +492,9 @@ impl TableRead {
         chunk_rows: u64,
         what: &str,
     ) -> Result<Vec<Vec<String>>, VerifyError> {
+        if let Some(bounds) = self.int_boundaries(conn, chunk_rows, what).await? {
+            return Ok(bounds);
+        }
         let (wh, _) = self.where_clause(&KeyRange::default());
         let inner: Vec<String> = self
             .key
@@ -453,6 +531,89 @@ impl TableRead {
         Ok(bounds)
     }
 
+    /// Boundaries of a single integer key, split evenly between its
+    /// smallest and largest value into as many chunks as the table's
+    /// estimated rows call for: two index probes instead of a
+    /// `row_number()` pass over the whole slice (which costs as much as
+    /// hashing it). Gaps in the keys only make some chunks smaller than
+    /// others. `None` when the key is not one integer column or the
+    /// table has no row estimate (never analyzed, or partitioned).
+    async fn int_boundaries(
+        &self,
+        conn: &Conn,
+        chunk_rows: u64,
+        what: &str,
+    ) -> Result<Option<Vec<Vec<String>>>, VerifyError> {
+        if !self.single_int_key() {
+            return Ok(None);
+        }
+        let estimate: Option<f64> = conn
+            .client
+            .query_opt(
+                "SELECT reltuples::float8 FROM pg_catalog.pg_class WHERE oid = to_regclass($1)",
+                &[&quote_pg_table(&self.table)],
+            )
+            .await
+            .map_err(|e| self.split_failed(what, e))?
+            .and_then(|r| r.get(0));
+        let Some(estimate) = estimate.filter(|e| *e >= 1.0) else {
+            return Ok(None);
+        };
+        let Some((min, max)) = self.int_key_span(conn, what).await? else {
+            // No rows in the slice: one chunk (the target may still have some).
+            return Ok(Some(Vec::new()));
+        };
+        Ok(Some(
+            super::int_boundaries(min, max, estimate as u64, chunk_rows)
+                .into_iter()
+                .map(|b| vec![b.to_string()])
+                .collect(),
+        ))
+    }
+
+    fn split_failed(&self, what: &str, e: tokio_postgres::Error) -> VerifyError {
+        VerifyError::new(format!(
+            "{what}: splitting {} into chunks: {}",
+            self.table,
+            describe(&e)
+        ))
+    }
+
+    /// Whether the key is one integer column (split by value).
+    pub fn single_int_key(&self) -> bool {
+        let [k] = self.key[..] else {
+            return false;
+        };
+        let col = &self.columns[k];
+        !col.is_array
+            && col.logical == LogicalType::Int
+            && matches!(col.sql_type.as_str(), "smallint" | "integer" | "bigint")
+    }
+
+    /// The smallest and largest key of the slice (a single integer key);
+    /// `None` when the slice is empty.
+    pub async fn int_key_span(
+        &self,
+        conn: &Conn,
+        what: &str,
+    ) -> Result<Option<(i128, i128)>, VerifyError> {
+        let e = &self.columns[self.key[0]].expr;
+        let (wh, _) = self.where_clause(&KeyRange::default());
+        let sql = format!(
+            "SELECT min({e})::text, max({e})::text FROM {}{wh}",
+            self.from()
+        );
+        let row = conn
+            .client
+            .query_one(&sql, &[])
+            .await
+            .map_err(|e| self.split_failed(what, e))?;
+        Ok(row
+            .get::<_, Option<String>>(0)
+            .zip(row.get::<_, Option<String>>(1))
+            .and_then(|(a, b)| Some((a.parse::<i128>().ok()?, b.parse::<i128>().ok()?))))
+    }
+
     /// Rows of the slice (for a table that cannot be compared row by row).
     pub async fn count(&self, conn: &Conn, what: &str) -> Result<u64, VerifyError> {
         let (wh, _) = self.where_clause(&KeyRange::default());
@@ -477,6 +638,13 @@ impl TableRead {
     ) -> Result<(i64, Option<String>), VerifyError> {
         let values = self.columns.iter().map(|c| c.hash_expr(algo));
         let agg = match algo {
+            HashAlgo::PgRecordHash => {
+                let fields: Vec<String> = values.collect();
+                format!(
+                    "sum(hashint8extended(hash_record_extended(ROW({}), 0), 0))::text",
+                    fields.join(", ")
+                )
+            }
             HashAlgo::PgHashSum { .. } => {
                 // The record text quotes each value as needed, so it is
                 // injective: no two different rows print alike.
@@ -494,8 +662,51 @@ impl TableRead {
                 )
             }
         };
+        self.chunk_aggregate(conn, range, &format!("count(*)::int8, {agg}"), what)
+            .await
+    }
+
+    /// Row count and hash of one chunk, in the row text shared with a
+    /// MySQL source ([`super::cross::CrossRow::pg_hash_sql`]).
+    pub async fn cross_hash(
+        &self,
+        conn: &Conn,
+        range: &KeyRange,
+        cross: &super::cross::CrossRow,
+        what: &str,
+    ) -> Result<(i64, Option<String>), VerifyError> {
+        self.chunk_aggregate(conn, range, &cross.pg_hash_sql(), what)
+            .await
+    }
+
+    /// Row count and hash of one chunk whose source rows the client hashes
+    /// ([`super::cross::CrossRow::pg_client_hash_sql`], or MD5 as in
+    /// [`Self::cross_hash`]).
+    pub async fn client_cross_hash(
+        &self,
+        conn: &Conn,
+        range: &KeyRange,
+        cross: &super::cross::CrossRow,
+        form: super::mysql::ClientHash,
+        what: &str,
+    ) -> Result<(i64, Option<String>), VerifyError> {
+        let select = match form {
+            super::mysql::ClientHash::PgText => cross.pg_client_hash_sql(),
+            super::mysql::ClientHash::Md5 => cross.pg_hash_sql(),
+        };
+        self.chunk_aggregate(conn, range, &select, what).await
+    }
+
+    /// `SELECT <count>, <hash> FROM` the chunk.
+    async fn chunk_aggregate(
+        &self,
+        conn: &Conn,
+        range: &KeyRange,
+        select: &str,
+        what: &str,
+    ) -> Result<(i64, Option<String>), VerifyError> {
         let (wh, params) = self.where_clause(range);
-        let sql = format!("SELECT count(*)::int8, {agg} FROM {}{wh}", self.from());
+        let sql = format!("SELECT {select} FROM {}{wh}", self.from());
         let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
             .iter()
             .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
@@ -692,4 +903,21 @@ pub fn parse_rows(ndjson: &[u8]) -> Result<Vec<Row>, VerifyError> {
         );
     }
     Ok(rows)
+}
+
+/// Whether the server computes `hashtextextended` as the client does
+/// ([`super::cross::pg_text_hash`]; a big-endian server would not).
+pub async fn text_hash_agrees(conn: &Conn) -> bool {
+    let probe = super::cross::PG_TEXT_HASH_PROBE;
+    match conn
+        .client
+        .query_one(
+            "SELECT hashtextextended($1::text COLLATE \"C\", 0)",
+            &[&probe],
+        )
+        .await
+    {
+        Ok(row) => row.get::<_, i64>(0) == super::cross::pg_text_hash(probe.as_bytes()),
+        Err(_) => false,
+    }
 }
