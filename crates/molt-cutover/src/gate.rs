@@ -20,6 +20,7 @@ use molt_core::stream::{TableHeader, TableName};
 use tokio_postgres::Client;
 
 use crate::freeze::SourceConn;
+use crate::ledger_view::LedgerView;
 use crate::phase::PhaseTable;
 
 /// What the gate found.
@@ -85,16 +86,16 @@ pub fn coverage(sections: &[&ledger::SectionRow]) -> Result<(), String> {
 /// Checks every condition for `phase`.
 pub async fn check(
     target: &Client,
-    ledger_schema: &str,
+    ledger: &LedgerView,
     source: &mut SourceConn,
     phase: &str,
     tables: &[PhaseTable],
     landed: &HashMap<TableName, (TableName, TableHeader)>,
 ) -> anyhow::Result<GateReport> {
     let mut report = GateReport::default();
-    let sections = ledger::sections(target, ledger_schema, phase).await?;
-    let freezes = ledger::freezes(target, ledger_schema, phase).await?;
-    let verifies = ledger::verify_results(target, ledger_schema, phase).await?;
+    let sections = ledger.sections(target, phase).await?;
+    let freezes = ledger.freezes(target, phase).await?;
+    let verifies = ledger.verify_results(target, phase).await?;
     report.frozen_since = freezes
         .iter()
         .map(|f| f.started_at)

@@ -6,11 +6,17 @@
 //! is safe to re-run, and the history of who did what stays with the data.
 //! The lifecycle is documented in `docs/cutover.md`.
 //!
+//! Every step that writes takes `--dry-run`: it prints the SQL it would
+//! run, built by the same code a real run executes, and changes nothing
+//! ([`dry_run`], [`ledger_view`]).
+//!
 //! The binary is a one-line `main` over [`run`]; the command-line
 //! definition is [`command`], shared with the man page and completions.
 
+pub mod dry_run;
 pub mod freeze;
 pub mod gate;
+pub mod ledger_view;
 pub mod phase;
 pub mod proof;
 pub mod rollback;
@@ -31,6 +37,7 @@ use molt_core::target::Target;
 use molt_core::{ConnUrl, Engine};
 
 use crate::freeze::SourceConn;
+use crate::ledger_view::LedgerView;
 
 /// Command-line options of molt-cutover.
 #[derive(Debug, Parser)]
@@ -79,9 +86,11 @@ pub struct PhaseArgs {
 pub enum Cmd {
     /// Make the source reject writes to the phase's rows (database triggers).
     #[command(
-        after_help = "Example:\n  molt-cutover freeze --plan phases.toml --phase A --source $SRC --target $TGT --wait-timeout 60\n\n\
+        after_help = "Example:\n  molt-cutover freeze --plan phases.toml --phase A --source $SRC --target $TGT --wait-timeout 60\n  \
+molt-cutover freeze --plan phases.toml --phase A --source $SRC --target $TGT --dry-run 2> freeze-A.sql\n\n\
 Waits up to --wait-timeout seconds for transactions that already wrote a table; on PostgreSQL all tables are frozen \
-in one transaction (all or nothing), on MySQL triggers created before a failure are dropped again."
+in one transaction (all or nothing), on MySQL triggers created before a failure are dropped again. --dry-run prints \
+the triggers and functions it would create (and the ledger records) without creating them."
     )]
     Freeze {
         #[command(flatten)]
@@ -91,6 +100,9 @@ in one transaction (all or nothing), on MySQL triggers created before a failure 
         /// Seconds to wait for in-flight transactions holding a table.
         #[arg(long, default_value_t = 30, value_name = "SECS")]
         wait_timeout: u64,
+        /// Print the SQL it would run (on stderr) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Remove exactly what freeze added (safe to run twice).
     #[command(
@@ -106,6 +118,9 @@ in one transaction (all or nothing), on MySQL triggers created before a failure 
         /// Unfreeze even after the switch (the source then accepts writes the target never sees).
         #[arg(long)]
         force: bool,
+        /// Print the SQL it would run (on stderr) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Create the phase's deferred indexes, constraints and foreign keys, and move sequences.
     #[command(
@@ -121,6 +136,9 @@ earlier phase finalized a shared table."
         phase: String,
         #[command(flatten)]
         target: TargetArgs,
+        /// Print the SQL it would run (on stderr) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Check the gate and move the phase's traffic to the target.
     #[command(
@@ -142,6 +160,9 @@ differences after the freeze began, and still frozen at the source. --force skip
         /// Only check the gate; change nothing.
         #[arg(long)]
         check: bool,
+        /// Check the gate, then print the ledger writes and the hook it would run (on stderr); change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Prove the freeze held: the slice's digest on the source equals what was loaded.
     #[command(
@@ -159,7 +180,7 @@ Prints one report record per table; exit 3 when a table's rows changed since the
         after_help = "Examples:\n  molt-cutover rollback --phase A --source $SRC --target $TGT --purge-target\n  \
 molt-cutover rollback --plan phases.toml --phase A --source $SRC --target $TGT --after-cutover | molt-load --target $SRC\n\n\
 After the switch the target's whole slice is written as a molt stream on stdout; molt-load (PostgreSQL-wire \
-sources) replaces the slice on the source with it. See docs/cutover.md."
+and MySQL/MariaDB sources) replaces the slice on the source with it. See docs/cutover.md."
     )]
     Rollback {
         /// The phase plan (needed with --after-cutover).
@@ -180,6 +201,9 @@ sources) replaces the slice on the source with it. See docs/cutover.md."
         after_cutover: bool,
         #[arg(long, default_value_t = 30, value_name = "SECS")]
         wait_timeout: u64,
+        /// Print the SQL it would run (on stderr) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Show the ledger: every phase's state, freeze, load, verify and routing.
     #[command(
@@ -213,21 +237,99 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
     runtime.block_on(run_async(args))
 }
 
-async fn connect_target(args: &TargetArgs) -> anyhow::Result<Target> {
-    let url = ConnUrl::resolve(&args.target).context("--target")?;
-    let target = molt_core::target::connect(&url).await?;
-    ledger::ensure(&target.client, &args.ledger_schema).await?;
-    Ok(target)
+/// The target, its URL, and the ledger as this run sees it.
+struct TargetConn {
+    url: ConnUrl,
+    target: Target,
+    view: LedgerView,
 }
 
-async fn connect_source(raw: &str) -> anyhow::Result<(ConnUrl, SourceConn)> {
+impl TargetConn {
+    fn client(&self) -> &tokio_postgres::Client {
+        &self.target.client
+    }
+
+    fn schema(&self) -> &str {
+        &self.view.schema
+    }
+
+    /// A ledger table, quoted, for dry-run comments.
+    fn table(&self, name: &str) -> String {
+        molt_core::ident::quote_pg_table(&TableName::new(self.schema(), name))
+    }
+}
+
+/// Connects to the target. A real run creates the ledger if needed; a dry
+/// run only looks at it, and prints the statements that would create it
+/// when it is missing.
+async fn open_target(args: &TargetArgs, dry: bool) -> anyhow::Result<TargetConn> {
+    let url = ConnUrl::resolve(&args.target).context("--target")?;
+    let target = molt_core::target::connect(&url).await?;
+    if !dry {
+        ledger::ensure(&target.client, &args.ledger_schema).await?;
+        return Ok(TargetConn {
+            url,
+            target,
+            view: LedgerView::ensured(&args.ledger_schema),
+        });
+    }
+    let view = LedgerView::inspect(&target.client, &args.ledger_schema).await?;
+    if !view.complete() {
+        dry_run::comment(format!(
+            "on the target {url}: the ledger (schema {}) is missing or incomplete; it is created first:",
+            args.ledger_schema
+        ));
+        for sql in ledger::setup_sql(&args.ledger_schema) {
+            dry_run::statement(&sql);
+        }
+    }
+    Ok(TargetConn { url, target, view })
+}
+
+async fn connect_target(args: &TargetArgs) -> anyhow::Result<Target> {
+    Ok(open_target(args, false).await?.target)
+}
+
+/// The source and its URL.
+struct Source {
+    url: ConnUrl,
+    conn: SourceConn,
+}
+
+async fn connect_source(raw: &str) -> anyhow::Result<Source> {
     let url = ConnUrl::resolve(raw).context("--source")?;
     let conn = SourceConn::connect(&url).await?;
-    Ok((url, conn))
+    Ok(Source { url, conn })
 }
 
 fn say(message: impl AsRef<str>) {
     molt_core::info!("{}", message.as_ref());
+}
+
+/// The first line of a dry run.
+fn dry_header(command: &str, phase: &str) {
+    dry_run::comment(format!(
+        "molt-cutover {command} --dry-run, phase {phase}: the SQL it would run. Nothing is changed."
+    ));
+}
+
+/// In a dry run, the transition a real run would record (`ledger::transition`).
+async fn dry_transition(
+    t: &TargetConn,
+    phase: &str,
+    to: PhaseState,
+    forced: bool,
+    detail: &serde_json::Value,
+) -> anyhow::Result<()> {
+    let from = t.view.phase_state(t.client(), phase).await?;
+    dry_run::comment(format!(
+        "ledger: {} gets phase {phase}: {} -> {to}{} (with time, host, user and detail {detail}); {}: phase {phase} is {to}",
+        t.table("transitions"),
+        from.as_deref().unwrap_or("(none)"),
+        if forced { ", forced" } else { "" },
+        t.table("phases"),
+    ));
+    Ok(())
 }
 
 impl Cmd {
@@ -267,25 +369,36 @@ async fn run_async(args: Args) -> anyhow::Result<i32> {
             phase,
             target,
             wait_timeout,
-        } => freeze_cmd(&phase, &target, wait_timeout).await,
+            dry_run,
+        } => freeze_cmd(&phase, &target, wait_timeout, dry_run).await,
         Cmd::Unfreeze {
             phase,
             target,
             wait_timeout,
             force,
-        } => unfreeze_cmd(&phase, &target, wait_timeout, force).await,
+            dry_run,
+        } => unfreeze_cmd(&phase, &target, wait_timeout, force, dry_run).await,
         Cmd::Finalize {
             plan,
             phase,
             target,
-        } => finalize_cmd(plan.as_deref(), &phase, &target).await,
+            dry_run,
+        } => finalize_cmd(plan.as_deref(), &phase, &target, dry_run).await,
         Cmd::Switch {
             phase,
             target,
             hook,
             force,
             check,
-        } => switch_cmd(&phase, &target, hook.as_deref(), force, check).await,
+            dry_run,
+        } => {
+            let mode = SwitchMode {
+                force,
+                check_only: check,
+                dry: dry_run,
+            };
+            switch_cmd(&phase, &target, hook.as_deref(), mode).await
+        }
         Cmd::Proof { phase, target } => proof_cmd(&phase, &target).await,
         Cmd::Rollback {
             plan,
@@ -295,17 +408,18 @@ async fn run_async(args: Args) -> anyhow::Result<i32> {
             purge_target,
             after_cutover,
             wait_timeout,
+            dry_run,
         } => {
-            rollback_cmd(
-                plan.as_deref(),
-                &phase,
-                &source,
-                &target,
+            let rollback = Rollback {
+                plan: plan.as_deref(),
+                phase: &phase,
+                source: &source,
                 purge_target,
                 after_cutover,
-                wait_timeout,
-            )
-            .await
+                wait: wait_timeout,
+                dry: dry_run,
+            };
+            rollback_cmd(&rollback, &target).await
         }
         Cmd::Status {
             target,
@@ -315,13 +429,43 @@ async fn run_async(args: Args) -> anyhow::Result<i32> {
     }
 }
 
-async fn freeze_cmd(p: &PhaseArgs, t: &TargetArgs, wait: u64) -> anyhow::Result<i32> {
+async fn freeze_cmd(p: &PhaseArgs, t: &TargetArgs, wait: u64, dry: bool) -> anyhow::Result<i32> {
     let tables = phase::tables(&p.plan, &p.source, &p.phase).await?;
-    let target = connect_target(t).await?;
-    let (_, mut source) = connect_source(&p.source).await?;
-    let records = source.freeze(&p.phase, &tables, wait).await?;
+    if dry {
+        dry_header("freeze", &p.phase);
+    }
+    let target = open_target(t, dry).await?;
+    let mut source = connect_source(&p.source).await?;
+    let names: Vec<String> = tables.iter().map(|s| s.table.to_string()).collect();
+    let detail = serde_json::json!({"tables": names, "engine": source.conn.engine()});
+    if dry {
+        let script = source.conn.freeze_script(&p.phase, &tables, wait).await?;
+        dry_run::comment(format!("on the source {}:", source.url));
+        dry_run::script(&script.render());
+        dry_run::comment(format!("then on the target {}:", target.url));
+        for record in source.conn.expected(&p.phase, &tables) {
+            dry_run::comment(format!(
+                "ledger: {} records {} ({}): triggers {}{}",
+                target.table("freezes"),
+                record.table,
+                record.engine,
+                record.triggers.join(", "),
+                if record.functions.is_empty() {
+                    String::new()
+                } else {
+                    let functions: Vec<String> =
+                        record.functions.iter().map(ToString::to_string).collect();
+                    format!(", functions {}", functions.join(", "))
+                }
+            ));
+        }
+        dry_transition(&target, &p.phase, PhaseState::Frozen, false, &detail).await?;
+        source.conn.close().await;
+        return Ok(SUCCESS);
+    }
+    let records = source.conn.freeze(&p.phase, &tables, wait).await?;
     for record in &records {
-        ledger::record_freeze(&target.client, &t.ledger_schema, record)
+        ledger::record_freeze(target.client(), target.schema(), record)
             .await
             .with_context(|| {
                 format!(
@@ -330,17 +474,16 @@ async fn freeze_cmd(p: &PhaseArgs, t: &TargetArgs, wait: u64) -> anyhow::Result<
                 )
             })?;
     }
-    let names: Vec<String> = tables.iter().map(|s| s.table.to_string()).collect();
     ledger::transition(
-        &target.client,
-        &t.ledger_schema,
+        target.client(),
+        target.schema(),
         &p.phase,
         PhaseState::Frozen,
         false,
-        &serde_json::json!({"tables": names, "engine": source.engine()}),
+        &detail,
     )
     .await?;
-    source.close().await;
+    source.conn.close().await;
     say(format!(
         "phase {}: frozen at the source: {}",
         p.phase,
@@ -352,13 +495,12 @@ async fn freeze_cmd(p: &PhaseArgs, t: &TargetArgs, wait: u64) -> anyhow::Result<
 /// The freeze objects of a phase: those the ledger recorded, plus those a
 /// freeze of the plan's tables would have made (in case recording failed).
 async fn freeze_objects(
-    target: &Target,
-    ledger_schema: &str,
+    target: &TargetConn,
     phase: &str,
     source: &SourceConn,
     specs: Option<&[freeze::FreezeSpec]>,
 ) -> anyhow::Result<Vec<ledger::FreezeRecord>> {
-    let mut records = ledger::freezes(&target.client, ledger_schema, phase).await?;
+    let mut records = target.view.freezes(target.client(), phase).await?;
     if let Some(specs) = specs {
         for expected in source.expected(phase, specs) {
             if !records.iter().any(|r| r.table == expected.table) {
@@ -369,18 +511,41 @@ async fn freeze_objects(
     Ok(records)
 }
 
+/// Drops the phase's freeze objects and their ledger records; in a dry run,
+/// prints the statements instead. Returns the tables.
 async fn unfreeze(
-    target: &Target,
-    ledger_schema: &str,
+    target: &TargetConn,
     phase: &str,
-    source: &mut SourceConn,
+    source: &mut Source,
     specs: Option<&[freeze::FreezeSpec]>,
     wait: u64,
+    dry: bool,
 ) -> anyhow::Result<Vec<String>> {
-    let records = freeze_objects(target, ledger_schema, phase, source, specs).await?;
-    source.unfreeze(&records, wait).await?;
-    for record in &records {
-        ledger::remove_freeze(&target.client, ledger_schema, phase, &record.table).await?;
+    let records = freeze_objects(target, phase, &source.conn, specs).await?;
+    if dry {
+        let script = source.conn.unfreeze_script(&records, wait).await?;
+        dry_run::comment(format!("on the source {}:", source.url));
+        if records.is_empty() {
+            dry_run::comment(format!(
+                "phase {phase}: the ledger records no freeze (and no --plan names tables): nothing to drop"
+            ));
+        }
+        dry_run::script(&script.render());
+        if !records.is_empty() {
+            dry_run::comment(format!("then on the target {}:", target.url));
+        }
+        for record in &records {
+            dry_run::comment(format!(
+                "ledger: {} forgets the freeze of {} (phase {phase})",
+                target.table("freezes"),
+                record.table
+            ));
+        }
+    } else {
+        source.conn.unfreeze(&records, wait).await?;
+        for record in &records {
+            ledger::remove_freeze(target.client(), target.schema(), phase, &record.table).await?;
+        }
     }
     Ok(records.iter().map(|r| r.table.to_string()).collect())
 }
@@ -390,10 +555,14 @@ async fn unfreeze_cmd(
     t: &TargetArgs,
     wait: u64,
     force: bool,
+    dry: bool,
 ) -> anyhow::Result<i32> {
     let tables = phase::tables(&p.plan, &p.source, &p.phase).await?;
-    let target = connect_target(t).await?;
-    let state = ledger::phase_state(&target.client, &t.ledger_schema, &p.phase).await?;
+    if dry {
+        dry_header("unfreeze", &p.phase);
+    }
+    let target = open_target(t, dry).await?;
+    let state = target.view.phase_state(target.client(), &p.phase).await?;
     if state.as_deref() == Some(PhaseState::CutOver.as_str()) && !force {
         return Err(ExitError::new(
             REFUSED,
@@ -405,40 +574,34 @@ async fn unfreeze_cmd(
         )
         .into());
     }
-    let (_, mut source) = connect_source(&p.source).await?;
-    let done = unfreeze(
-        &target,
-        &t.ledger_schema,
-        &p.phase,
-        &mut source,
-        Some(&tables),
-        wait,
-    )
-    .await?;
+    let mut source = connect_source(&p.source).await?;
+    let done = unfreeze(&target, &p.phase, &mut source, Some(&tables), wait, dry).await?;
+    let detail = serde_json::json!({"unfrozen": done});
+    source.conn.close().await;
+    if dry {
+        dry_transition(&target, &p.phase, PhaseState::Planned, force, &detail).await?;
+        return Ok(SUCCESS);
+    }
     ledger::transition(
-        &target.client,
-        &t.ledger_schema,
+        target.client(),
+        target.schema(),
         &p.phase,
         PhaseState::Planned,
         force,
-        &serde_json::json!({"unfrozen": done}),
+        &detail,
     )
     .await?;
-    source.close().await;
     say(format!("phase {}: unfrozen: {}", p.phase, done.join(", ")));
     Ok(SUCCESS)
 }
 
 /// The phase's tables on the target (from its sections), with headers.
 async fn phase_target_tables(
-    target: &Target,
-    ledger_schema: &str,
+    target: &TargetConn,
     phase: &str,
 ) -> anyhow::Result<(Vec<(TableName, TableHeader)>, Vec<(TableName, TableHeader)>)> {
-    let sections = ledger::sections(&target.client, ledger_schema, phase).await?;
-    let all = molt_core::target::ledger::Ledger::new(ledger_schema)
-        .stored_headers(&target.client, None)
-        .await?;
+    let sections = target.view.sections(target.client(), phase).await?;
+    let all = target.view.stored_headers(target.client()).await?;
     let mut mine = Vec::new();
     for s in &sections {
         if mine
@@ -459,18 +622,26 @@ async fn finalize_cmd(
     plan: Option<&std::path::Path>,
     phase: &str,
     t: &TargetArgs,
+    dry: bool,
 ) -> anyhow::Result<i32> {
     if let Some(plan) = plan {
         phase::check_phase_in_plan(plan, phase)?;
     }
-    let target = connect_target(t).await?;
-    let (tables, known) = phase_target_tables(&target, &t.ledger_schema, phase).await?;
+    if dry {
+        dry_header("finalize", phase);
+    }
+    let target = open_target(t, dry).await?;
+    let (tables, known) = phase_target_tables(&target, phase).await?;
     if tables.is_empty() {
         anyhow::bail!(
             "phase {phase}: the ledger has no loaded tables for this phase; load it first"
         );
     }
-    let report = molt_core::target::finalize::finalize(&target.client, &tables, &known)
+    if dry {
+        finalize_dry_run(&target, phase, &tables, &known).await?;
+        return Ok(SUCCESS);
+    }
+    let report = molt_core::target::finalize::finalize(target.client(), &tables, &known)
         .await
         .with_context(|| format!("phase {phase}: finalize"))?;
     for c in &report.created {
@@ -495,8 +666,8 @@ async fn finalize_cmd(
         );
     }
     ledger::transition(
-        &target.client,
-        &t.ledger_schema,
+        target.client(),
+        target.schema(),
         phase,
         PhaseState::Finalized,
         false,
@@ -512,37 +683,151 @@ async fn finalize_cmd(
     Ok(SUCCESS)
 }
 
+/// Prints what finalize would run: the statements of
+/// `molt_core::target::finalize::plan` whose objects do not exist yet, and
+/// the sequence statements of `plan_sequences`, in the order finalize runs
+/// them (each on its own, not in a transaction).
+async fn finalize_dry_run(
+    target: &TargetConn,
+    phase: &str,
+    tables: &[(TableName, TableHeader)],
+    known: &[(TableName, TableHeader)],
+) -> anyhow::Result<()> {
+    use molt_core::target::finalize;
+    let client = target.client();
+    let names: Vec<String> = tables.iter().map(|(t, _)| t.to_string()).collect();
+    dry_run::comment(format!(
+        "on the target {}: finalize {}",
+        target.url,
+        names.join(", ")
+    ));
+    let plan = finalize::plan(tables, known);
+    let mut group = "";
+    let (mut to_create, mut existing) = (0, 0);
+    for step in &plan.steps {
+        let this = match step.kind {
+            "check" => "CHECK constraints (one the target cannot parse is skipped with a notice)",
+            "foreign key" => "foreign keys, validated against the rows",
+            _ => "indexes and unique constraints",
+        };
+        if this != group {
+            dry_run::comment(this);
+            group = this;
+        }
+        if finalize::exists(client, step).await? {
+            existing += 1;
+            dry_run::comment(format!("exists, skipped: {}", step.label()));
+        } else {
+            to_create += 1;
+            dry_run::statement(&step.sql);
+        }
+    }
+    for skipped in &plan.skipped {
+        dry_run::comment(format!("not created: {skipped}"));
+    }
+    let mut first = true;
+    for (table, header) in tables {
+        for seq in molt_core::target::sequences::plan_sequences(client, header, table).await? {
+            if std::mem::take(&mut first) {
+                dry_run::comment("sequences past the loaded rows");
+            }
+            dry_run::comment(format!(
+                "{table}.{}: sequence {}{}",
+                seq.column,
+                seq.sequence,
+                seq.last_value
+                    .map(|v| format!(", next value {}", v.saturating_add(1)))
+                    .unwrap_or_default()
+            ));
+            for (_, sql) in &seq.statements {
+                dry_run::statement(sql);
+            }
+        }
+    }
+    let detail = serde_json::json!({"tables": names});
+    dry_transition(target, phase, PhaseState::Finalized, false, &detail).await?;
+    dry_run::comment(format!(
+        "{to_create} objects to create, {existing} already there, {} not translatable",
+        plan.skipped.len()
+    ));
+    Ok(())
+}
+
+/// How switch runs.
+#[derive(Clone, Copy, Debug)]
+struct SwitchMode {
+    force: bool,
+    check_only: bool,
+    dry: bool,
+}
+
 async fn switch_cmd(
     p: &PhaseArgs,
     t: &TargetArgs,
     hook: Option<&str>,
-    force: bool,
-    check_only: bool,
+    mode: SwitchMode,
 ) -> anyhow::Result<i32> {
     let tables = phase::tables(&p.plan, &p.source, &p.phase).await?;
-    let target = connect_target(t).await?;
-    let (_, mut source) = connect_source(&p.source).await?;
-    let landed = phase::landed(&target.client, &t.ledger_schema).await?;
+    if mode.dry {
+        dry_header("switch", &p.phase);
+    }
+    let target = open_target(t, mode.dry).await?;
+    let mut source = connect_source(&p.source).await?;
+    let landed = phase::landed(target.client(), &target.view).await?;
     let report = gate::check(
-        &target.client,
-        &t.ledger_schema,
-        &mut source,
+        target.client(),
+        &target.view,
+        &mut source.conn,
         &p.phase,
         &tables,
         &landed,
     )
     .await?;
-    source.close().await;
-    if check_only {
+    source.conn.close().await;
+    // `--check` never forces.
+    let force = mode.force && !mode.check_only;
+    if mode.check_only && !mode.dry {
         switch::enforce(&p.phase, &report, false)?;
         say(format!("phase {}: the gate passes", p.phase));
         return Ok(SUCCESS);
     }
-    switch::enforce(&p.phase, &report, force)?;
     let names: Vec<String> = tables.iter().map(|s| s.table.to_string()).collect();
+    if mode.dry {
+        if !force {
+            switch::enforce(&p.phase, &report, false)?;
+            dry_run::comment("the gate passes");
+        }
+        for unmet in &report.unmet {
+            dry_run::comment(format!("--force would ignore: {unmet}"));
+        }
+        dry_run::comment(format!("on the target {}:", target.url));
+        dry_transition(
+            &target,
+            &p.phase,
+            PhaseState::CutOver,
+            force && !report.passed(),
+            &switch::transition_detail(&report, force, &names),
+        )
+        .await?;
+        dry_run::comment(format!(
+            "ledger: {} gets phase {}: state 'target' (with time and detail {})",
+            target.table("routing"),
+            p.phase,
+            switch::route_detail(&names)
+        ));
+        match hook {
+            Some(hook) => dry_run::comment(format!(
+                "then the hook runs: {}",
+                switch::hook_command(hook, &p.phase, target.schema())
+            )),
+            None => dry_run::comment("no --hook: nothing else runs"),
+        }
+        return Ok(SUCCESS);
+    }
+    switch::enforce(&p.phase, &report, force)?;
     switch::record(
-        &target.client,
-        &t.ledger_schema,
+        target.client(),
+        target.schema(),
         &p.phase,
         &report,
         force,
@@ -559,7 +844,7 @@ async fn switch_cmd(
         }
     ));
     if let Some(hook) = hook {
-        switch::run_hook(hook, &p.phase, &t.ledger_schema)?;
+        switch::run_hook(hook, &p.phase, target.schema())?;
     }
     Ok(SUCCESS)
 }
@@ -567,7 +852,8 @@ async fn switch_cmd(
 async fn proof_cmd(p: &PhaseArgs, t: &TargetArgs) -> anyhow::Result<i32> {
     let tables = phase::tables(&p.plan, &p.source, &p.phase).await?;
     let target = connect_target(t).await?;
-    let landed = phase::landed(&target.client, &t.ledger_schema).await?;
+    let view = LedgerView::ensured(&t.ledger_schema);
+    let landed = phase::landed(&target.client, &view).await?;
     let sections = ledger::sections(&target.client, &t.ledger_schema, &p.phase).await?;
     let url = ConnUrl::resolve(&p.source).context("--source")?;
     let phase_name = p.phase.clone();
@@ -623,19 +909,26 @@ async fn proof_cmd(p: &PhaseArgs, t: &TargetArgs) -> anyhow::Result<i32> {
     }
 }
 
-async fn rollback_cmd(
-    plan: Option<&std::path::Path>,
-    phase: &str,
-    source_raw: &str,
-    t: &TargetArgs,
+/// What rollback was asked to do.
+struct Rollback<'a> {
+    plan: Option<&'a std::path::Path>,
+    phase: &'a str,
+    source: &'a str,
     purge_target: bool,
     after_cutover: bool,
     wait: u64,
-) -> anyhow::Result<i32> {
-    let mut target = connect_target(t).await?;
-    let state = ledger::phase_state(&target.client, &t.ledger_schema, phase).await?;
+    dry: bool,
+}
+
+async fn rollback_cmd(r: &Rollback<'_>, t: &TargetArgs) -> anyhow::Result<i32> {
+    let phase = r.phase;
+    if r.dry {
+        dry_header("rollback", phase);
+    }
+    let mut target = open_target(t, r.dry).await?;
+    let state = target.view.phase_state(target.client(), phase).await?;
     let switched = state.as_deref() == Some(PhaseState::CutOver.as_str());
-    if switched && !after_cutover {
+    if switched && !r.after_cutover {
         return Err(ExitError::new(
             REFUSED,
             format!(
@@ -645,143 +938,150 @@ async fn rollback_cmd(
         )
         .into());
     }
-    if switched && purge_target {
+    if switched && r.purge_target {
         return Err(ExitError::new(
             REFUSED,
             format!("phase {phase}: --purge-target is refused after the switch: the target holds the only copy of new writes"),
         )
         .into());
     }
-    let specs = match plan {
-        Some(plan) => Some(phase::tables(plan, source_raw, phase).await?),
+    let specs = match r.plan {
+        Some(plan) => Some(phase::tables(plan, r.source, phase).await?),
         None => None,
     };
-    let (source_url, mut source) = connect_source(source_raw).await?;
+    let mut source = connect_source(r.source).await?;
     let mut detail = serde_json::json!({"after_cutover": switched});
+    // What a real run says on stderr, a dry run says in a comment.
+    let note = |message: String| {
+        if r.dry {
+            dry_run::comment(message);
+        } else {
+            say(message);
+        }
+    };
+    let route_back = serde_json::json!({"rolled_back": true});
 
     if switched {
         let specs = specs.as_deref().with_context(|| {
             format!("phase {phase}: rollback --after-cutover needs --plan (the source predicates of the slice)")
         })?;
-        if source_url.engine() != Engine::Postgres {
-            say(format!(
-                "phase {phase}: warning: the source is {}: molt-load writes PostgreSQL-wire databases only, so \
-                 this stream cannot be applied to it by molt-load (see docs/cutover.md)",
-                source_url.engine().as_str()
+        if source.url.engine() == Engine::Oracle {
+            note(format!(
+                "phase {phase}: warning: the source is {}: molt-load writes PostgreSQL-wire and MySQL/MariaDB \
+                 databases, not Oracle, so this stream cannot be applied to it by molt-load (see docs/cutover.md)",
+                source.url.engine().as_str()
             ));
         }
-        let landed = phase::landed(&target.client, &t.ledger_schema).await?;
-        let sections = ledger::sections(&target.client, &t.ledger_schema, phase).await?;
-        let mut tables = Vec::new();
-        let mut pairs = Vec::new();
-        for spec in specs {
-            let (target_name, header) = landed.get(&spec.table).with_context(|| {
-                format!(
-                    "phase {phase}: {}: never loaded (no header in the ledger)",
-                    spec.table
-                )
-            })?;
-            let mut filters: Vec<Option<String>> = sections
-                .iter()
-                .filter(|s| &s.target == target_name)
-                .map(|s| s.filter.clone())
-                .collect();
-            filters.dedup();
-            if filters.len() > 1 {
-                anyhow::bail!("phase {phase}: {target_name}: sections were loaded with different filters; cannot tell the slice");
-            }
-            let target_filter = match filters.pop() {
-                Some(f) => f,
-                None => header.slice.target_predicate().map(str::to_string),
-            };
-            pairs.push((target_name.clone(), header.clone()));
-            tables.push(rollback::ExportTable {
-                target: target_name.clone(),
-                target_filter,
-                header: header.clone(),
-                source: spec.table.clone(),
-                source_filter: spec.predicate.clone(),
-            });
-        }
+        let landed = phase::landed(target.client(), &target.view).await?;
+        let sections = target.view.sections(target.client(), phase).await?;
+        let tables = export_tables(phase, specs, &landed, &sections)?;
+        let pairs: Vec<(TableName, TableHeader)> = tables
+            .iter()
+            .map(|t| (t.target.clone(), t.header.clone()))
+            .collect();
         let refs = rollback::references(&pairs, &landed);
-        let done = unfreeze(
-            &target,
-            &t.ledger_schema,
-            phase,
-            &mut source,
-            Some(specs),
-            wait,
-        )
-        .await?;
-        say(format!(
-            "phase {phase}: source unfrozen: {}",
-            done.join(", ")
-        ));
-        ledger::set_route(
-            &target.client,
-            &t.ledger_schema,
-            phase,
-            "source",
-            &serde_json::json!({"rolled_back": true}),
-        )
-        .await?;
-        let stdout = std::io::stdout();
-        let rows = rollback::export(&target.client, phase, &tables, &refs, stdout.lock()).await?;
-        detail["exported_rows"] = rows.into();
+        let done = unfreeze(&target, phase, &mut source, Some(specs), r.wait, r.dry).await?;
+        if r.dry {
+            dry_run::comment(format!(
+                "ledger: {} gets phase {phase}: state 'source' (detail {route_back})",
+                target.table("routing")
+            ));
+            dry_run::comment(
+                "then stdout gets a molt stream of the target's current slice (a dry run writes none): \
+                 first an empty section per table, children first, then these rows, parents first:",
+            );
+            let targets: Vec<TableName> = tables.iter().map(|t| t.target.clone()).collect();
+            for name in rollback::children_first(&targets, &refs).iter().rev() {
+                if let Some(t) = tables.iter().find(|t| &t.target == name) {
+                    dry_run::comment(format!(
+                        "{} -> {} on the source: {};",
+                        t.target,
+                        t.source,
+                        t.select_sql()
+                    ));
+                }
+            }
+        } else {
+            say(format!(
+                "phase {phase}: source unfrozen: {}",
+                done.join(", ")
+            ));
+            ledger::set_route(
+                target.client(),
+                target.schema(),
+                phase,
+                "source",
+                &route_back,
+            )
+            .await?;
+            let stdout = std::io::stdout();
+            let rows =
+                rollback::export(target.client(), phase, &tables, &refs, stdout.lock()).await?;
+            detail["exported_rows"] = rows.into();
+        }
         detail["unfrozen"] = done.into();
     } else {
-        let done = unfreeze(
-            &target,
-            &t.ledger_schema,
-            phase,
-            &mut source,
-            specs.as_deref(),
-            wait,
-        )
-        .await?;
-        say(format!(
-            "phase {phase}: source unfrozen: {}",
-            if done.is_empty() {
-                "(nothing was frozen)".to_string()
-            } else {
-                done.join(", ")
-            }
-        ));
+        let done = unfreeze(&target, phase, &mut source, specs.as_deref(), r.wait, r.dry).await?;
+        if !r.dry {
+            say(format!(
+                "phase {phase}: source unfrozen: {}",
+                if done.is_empty() {
+                    "(nothing was frozen)".to_string()
+                } else {
+                    done.join(", ")
+                }
+            ));
+        }
         detail["unfrozen"] = done.into();
-        if purge_target {
-            let sections = ledger::sections(&target.client, &t.ledger_schema, phase).await?;
-            let (tables, _) = phase_target_tables(&target, &t.ledger_schema, phase).await?;
-            let landed = phase::landed(&target.client, &t.ledger_schema).await?;
+        if r.purge_target {
+            let sections = target.view.sections(target.client(), phase).await?;
+            let (tables, _) = phase_target_tables(&target, phase).await?;
+            let landed = phase::landed(target.client(), &target.view).await?;
             let refs = rollback::references(&tables, &landed);
             let headers: HashMap<TableName, TableHeader> = tables.into_iter().collect();
-            let deleted =
-                rollback::purge(&mut target.client, phase, &sections, &headers, &refs).await?;
-            ledger::set_sections_status(&target.client, &t.ledger_schema, phase, "rolled_back")
-                .await?;
-            for (table, n) in &deleted {
-                say(format!(
-                    "phase {phase}: deleted {n} rows of {table} from the target"
-                ));
+            let steps = rollback::purge_steps(phase, &sections, &headers, &refs)?;
+            if r.dry {
+                purge_dry_run(&target, phase, &steps).await?;
+            } else {
+                let deleted = rollback::purge(&mut target.target.client, phase, &steps).await?;
+                ledger::set_sections_status(target.client(), target.schema(), phase, "rolled_back")
+                    .await?;
+                for (table, n) in &deleted {
+                    say(format!(
+                        "phase {phase}: deleted {n} rows of {table} from the target"
+                    ));
+                }
+                detail["purged"] = deleted
+                    .iter()
+                    .map(|(t, n)| serde_json::json!({"table": t, "rows": n}))
+                    .collect::<Vec<_>>()
+                    .into();
             }
-            detail["purged"] = deleted
-                .iter()
-                .map(|(t, n)| serde_json::json!({"table": t, "rows": n}))
-                .collect::<Vec<_>>()
-                .into();
         }
-        ledger::set_route(
-            &target.client,
-            &t.ledger_schema,
-            phase,
-            "source",
-            &serde_json::json!({"rolled_back": true}),
-        )
-        .await?;
+        if r.dry {
+            dry_run::comment(format!(
+                "ledger: {} gets phase {phase}: state 'source' (detail {route_back})",
+                target.table("routing")
+            ));
+        } else {
+            ledger::set_route(
+                target.client(),
+                target.schema(),
+                phase,
+                "source",
+                &route_back,
+            )
+            .await?;
+        }
     }
-    source.close().await;
+    source.conn.close().await;
+    if r.dry {
+        dry_transition(&target, phase, PhaseState::RolledBack, false, &detail).await?;
+        return Ok(SUCCESS);
+    }
     ledger::transition(
-        &target.client,
-        &t.ledger_schema,
+        target.client(),
+        target.schema(),
         phase,
         PhaseState::RolledBack,
         false,
@@ -790,6 +1090,83 @@ async fn rollback_cmd(
     .await?;
     say(format!("phase {phase}: rolled back"));
     Ok(SUCCESS)
+}
+
+/// The tables a rollback after the switch exports: where each of the
+/// phase's source tables landed, and its slice in both dialects.
+fn export_tables(
+    phase: &str,
+    specs: &[freeze::FreezeSpec],
+    landed: &HashMap<TableName, (TableName, TableHeader)>,
+    sections: &[ledger::SectionRow],
+) -> anyhow::Result<Vec<rollback::ExportTable>> {
+    let mut tables = Vec::new();
+    for spec in specs {
+        let (target_name, header) = landed.get(&spec.table).with_context(|| {
+            format!(
+                "phase {phase}: {}: never loaded (no header in the ledger)",
+                spec.table
+            )
+        })?;
+        let mut filters: Vec<Option<String>> = sections
+            .iter()
+            .filter(|s| &s.target == target_name)
+            .map(|s| s.filter.clone())
+            .collect();
+        filters.dedup();
+        if filters.len() > 1 {
+            anyhow::bail!("phase {phase}: {target_name}: sections were loaded with different filters; cannot tell the slice");
+        }
+        let target_filter = match filters.pop() {
+            Some(f) => f,
+            None => header.slice.target_predicate().map(str::to_string),
+        };
+        tables.push(rollback::ExportTable {
+            target: target_name.clone(),
+            target_filter,
+            header: header.clone(),
+            source: spec.table.clone(),
+            source_filter: spec.predicate.clone(),
+        });
+    }
+    Ok(tables)
+}
+
+/// Prints the purge's DELETEs (bounds written in), each with the number of
+/// rows it would delete now, in the one transaction the purge uses.
+async fn purge_dry_run(
+    target: &TargetConn,
+    phase: &str,
+    steps: &[rollback::PurgeStep],
+) -> anyhow::Result<()> {
+    dry_run::comment(format!(
+        "on the target {}: delete the phase's rows, children first, in one transaction:",
+        target.url
+    ));
+    dry_run::statement("BEGIN");
+    let mut total = 0i64;
+    for step in steps {
+        let n: i64 = target
+            .client()
+            .query_one(&step.count_sql(), &step.predicate.param_refs())
+            .await
+            .map_err(|e| anyhow::anyhow!(molt_core::target::describe(&e)))
+            .with_context(|| format!("phase {phase}: counting the rows of {}", step.table))?
+            .get(0);
+        total += n;
+        dry_run::comment(format!(
+            "{}, section {}: {n} rows now",
+            step.table,
+            step.shard_index + 1
+        ));
+        dry_run::statement(&step.inlined());
+    }
+    dry_run::statement("COMMIT");
+    dry_run::comment(format!(
+        "{total} rows in all; then ledger: {} marks every section of phase {phase} rolled_back",
+        target.table("sections")
+    ));
+    Ok(())
 }
 
 async fn status_cmd(t: &TargetArgs, json: bool, only: Option<&str>) -> anyhow::Result<i32> {

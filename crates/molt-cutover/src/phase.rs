@@ -8,10 +8,10 @@ use std::path::Path;
 
 use anyhow::Context;
 use molt_core::stream::{TableHeader, TableName};
-use molt_core::target::ledger::Ledger;
 use tokio_postgres::Client;
 
 use crate::freeze::FreezeSpec;
+use crate::ledger_view::LedgerView;
 
 /// One table of the phase: source name and predicate (`None`: every row).
 pub type PhaseTable = FreezeSpec;
@@ -50,11 +50,9 @@ pub async fn tables(plan: &Path, source: &str, phase: &str) -> anyhow::Result<Ve
 /// The loader's stored headers: source table -> (target table, header).
 pub async fn landed(
     client: &Client,
-    ledger_schema: &str,
+    ledger: &LedgerView,
 ) -> anyhow::Result<HashMap<TableName, (TableName, TableHeader)>> {
-    let headers = Ledger::new(ledger_schema)
-        .stored_headers(client, None)
-        .await?;
+    let headers = ledger.stored_headers(client).await?;
     Ok(headers
         .into_iter()
         .map(|(target, header)| (header.table.clone(), (target, header)))

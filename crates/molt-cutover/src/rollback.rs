@@ -22,6 +22,9 @@
 //! sections), then refills them, parents first, so the source's foreign
 //! keys hold at every step. molt-load must process sections in order
 //! (`--jobs 1`, its default).
+//!
+//! The purge's DELETEs come from [`purge_steps`], which `--dry-run` prints
+//! (with the shard bounds written in) instead of running.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -29,12 +32,12 @@ use std::io::Write;
 use anyhow::Context;
 use futures_util::StreamExt;
 use molt_core::digest::DigestColumn;
-use molt_core::ident::{quote_pg, quote_pg_table};
+use molt_core::ident::{literal_pg, quote_pg, quote_pg_table};
 use molt_core::ledger::SectionRow;
 use molt_core::postgres::catalog::value_kind;
 use molt_core::postgres::copy_text::{ColumnDecoder, RowDecoder};
 use molt_core::stream::{Record, SectionEnd, Shard, StreamWriter, TableHeader, TableName};
-use molt_core::target::slice::section_predicate;
+use molt_core::target::slice::{section_predicate, SlicePredicate};
 use tokio_postgres::Client;
 
 /// Orders tables so that every table comes before the tables it
@@ -82,32 +85,79 @@ pub fn references(
         .collect()
 }
 
-/// Deletes every section's rows of the phase, children first, in one
-/// transaction. Returns rows deleted per table.
-pub async fn purge(
-    client: &mut Client,
+/// One DELETE of a purge: the rows of one section.
+#[derive(Clone, Debug)]
+pub struct PurgeStep {
+    pub table: TableName,
+    /// 0-based shard index of the section.
+    pub shard_index: i64,
+    /// The section's filter (target dialect), as the ledger recorded it.
+    pub filter: Option<String>,
+    /// `DELETE FROM t [WHERE p]`, shard bounds as `$n` parameters.
+    pub sql: String,
+    pub predicate: SlicePredicate,
+}
+
+impl PurgeStep {
+    /// Counts the rows the DELETE removes (same predicate and parameters).
+    pub fn count_sql(&self) -> String {
+        let mut sql = format!("SELECT count(*) FROM {}", quote_pg_table(&self.table));
+        if let Some(p) = &self.predicate.sql {
+            sql.push_str(" WHERE ");
+            sql.push_str(p);
+        }
+        sql
+    }
+
+    /// The statement with its parameters written in as literals, for a
+    /// person to read or paste. The parameters are the shard bounds, which
+    /// [`section_predicate`] appends after the slice's filter, so only the
+    /// text after the filter is searched for `$n`: a filter that itself
+    /// contains `$1` is left alone.
+    pub fn inlined(&self) -> String {
+        let filter_part = self
+            .filter
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(|f| format!("({f})"))
+            .unwrap_or_default();
+        let split = match self.sql.find(" WHERE ") {
+            Some(at) if self.sql[at + 7..].starts_with(&filter_part) => at + 7 + filter_part.len(),
+            _ => return self.sql.clone(),
+        };
+        let (head, tail) = self.sql.split_at(split);
+        let mut tail = tail.to_string();
+        // Highest first, so that `$1` never matches the start of `$10`.
+        for (i, value) in self.predicate.params.iter().enumerate().rev() {
+            tail = tail.replace(
+                &format!("${}::", i + 1),
+                &format!("{}::", literal_pg(value)),
+            );
+        }
+        format!("{head}{tail}")
+    }
+}
+
+/// The DELETEs of a purge, children first (see [`purge`]). Needs no
+/// database.
+pub fn purge_steps(
     phase: &str,
     sections: &[SectionRow],
     headers: &HashMap<TableName, TableHeader>,
     refs: &HashMap<TableName, Vec<TableName>>,
-) -> anyhow::Result<Vec<(TableName, u64)>> {
+) -> anyhow::Result<Vec<PurgeStep>> {
     let mut tables: Vec<TableName> = Vec::new();
     for s in sections {
         if !tables.contains(&s.target) {
             tables.push(s.target.clone());
         }
     }
-    let order = children_first(&tables, refs);
-    let tx = client
-        .transaction()
-        .await
-        .map_err(|e| anyhow::anyhow!(molt_core::target::describe(&e)))?;
-    let mut deleted = Vec::new();
-    for table in order {
+    let mut steps = Vec::new();
+    for table in children_first(&tables, refs) {
         let header = headers
             .get(&table)
             .with_context(|| format!("phase {phase}: {table}: no table header in the ledger"))?;
-        let mut n = 0u64;
         for s in sections.iter().filter(|s| s.target == table) {
             let mut h = header.clone();
             h.slice.phase = phase.to_string();
@@ -123,18 +173,46 @@ pub async fn purge(
                 sql.push_str(" WHERE ");
                 sql.push_str(p);
             }
-            n += tx
-                .execute(&sql, &predicate.param_refs())
-                .await
-                .map_err(|e| anyhow::anyhow!(molt_core::target::describe(&e)))
-                .with_context(|| {
-                    format!(
-                        "phase {phase}: deleting the rows of {table} shard {}",
-                        s.shard_index + 1
-                    )
-                })?;
+            steps.push(PurgeStep {
+                table: table.clone(),
+                shard_index: s.shard_index,
+                filter: s.filter.clone(),
+                sql,
+                predicate,
+            });
         }
-        deleted.push((table, n));
+    }
+    Ok(steps)
+}
+
+/// Deletes every section's rows of the phase, children first, in one
+/// transaction. Returns rows deleted per table.
+pub async fn purge(
+    client: &mut Client,
+    phase: &str,
+    steps: &[PurgeStep],
+) -> anyhow::Result<Vec<(TableName, u64)>> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| anyhow::anyhow!(molt_core::target::describe(&e)))?;
+    let mut deleted: Vec<(TableName, u64)> = Vec::new();
+    for step in steps {
+        let n = tx
+            .execute(&step.sql, &step.predicate.param_refs())
+            .await
+            .map_err(|e| anyhow::anyhow!(molt_core::target::describe(&e)))
+            .with_context(|| {
+                format!(
+                    "phase {phase}: deleting the rows of {} shard {}",
+                    step.table,
+                    step.shard_index + 1
+                )
+            })?;
+        match deleted.last_mut() {
+            Some((table, total)) if table == &step.table => *total += n,
+            _ => deleted.push((step.table.clone(), n)),
+        }
     }
     tx.commit()
         .await
@@ -157,6 +235,25 @@ pub struct ExportTable {
 }
 
 impl ExportTable {
+    /// The query that reads the slice's rows on the target, as text.
+    pub fn select_sql(&self) -> String {
+        let select: Vec<String> = self
+            .header
+            .columns
+            .iter()
+            .map(|c| format!("({})::TEXT", quote_pg(&c.name)))
+            .collect();
+        let mut sql = format!(
+            "SELECT {} FROM {}",
+            select.join(", "),
+            quote_pg_table(&self.target)
+        );
+        if let Some(f) = &self.target_filter {
+            sql.push_str(&format!(" WHERE ({f})"));
+        }
+        sql
+    }
+
     fn reverse_header(&self, phase: &str) -> TableHeader {
         let mut h = self.header.clone();
         h.table = self.source.clone();
@@ -253,20 +350,7 @@ async fn copy_rows<W: Write>(
             digest: DigestColumn::from(c),
         })
         .collect();
-    let select: Vec<String> = t
-        .header
-        .columns
-        .iter()
-        .map(|c| format!("({})::TEXT", quote_pg(&c.name)))
-        .collect();
-    let mut sql = format!(
-        "SELECT {} FROM {}",
-        select.join(", "),
-        quote_pg_table(&t.target)
-    );
-    if let Some(f) = &t.target_filter {
-        sql.push_str(&format!(" WHERE ({f})"));
-    }
+    let sql = t.select_sql();
     let failed = |e: tokio_postgres::Error| {
         anyhow::anyhow!(
             "phase {phase}: reading {} from the target: {}",
@@ -326,5 +410,23 @@ mod tests {
         let refs = HashMap::from([(o.clone(), vec![c.clone()]), (i.clone(), vec![o.clone()])]);
         let order = children_first(&[c.clone(), o.clone(), i.clone()], &refs);
         assert_eq!(order, vec![i, o, c]);
+    }
+
+    #[test]
+    fn inlined_deletes_write_the_bounds_in_and_leave_the_filter_alone() {
+        let step = PurgeStep {
+            table: TableName::new("s", "t"),
+            shard_index: 0,
+            filter: Some("note <> '$1::x'".into()),
+            sql: "DELETE FROM \"s\".\"t\" WHERE (note <> '$1::x') AND \"a\" >= $1::TEXT::INT8 AND \"a\" < $10::TEXT::INT8".into(),
+            predicate: SlicePredicate {
+                sql: None,
+                params: (1..=10).map(|i| format!("{i}'")).collect(),
+            },
+        };
+        assert_eq!(
+            step.inlined(),
+            "DELETE FROM \"s\".\"t\" WHERE (note <> '$1::x') AND \"a\" >= '1'''::TEXT::INT8 AND \"a\" < '10'''::TEXT::INT8"
+        );
     }
 }

@@ -39,6 +39,21 @@ pub fn enforce(phase: &str, gate: &GateReport, force: bool) -> anyhow::Result<()
     Err(ExitError::new(REFUSED, message).into())
 }
 
+/// The detail of the `cut_over` transition.
+pub fn transition_detail(gate: &GateReport, force: bool, tables: &[String]) -> serde_json::Value {
+    serde_json::json!({
+        "tables": tables,
+        "forced": force,
+        "skipped_conditions": if force { gate.unmet.clone() } else { Vec::new() },
+        "frozen_since": gate.frozen_since,
+    })
+}
+
+/// The detail of the phase's routing row.
+pub fn route_detail(tables: &[String]) -> serde_json::Value {
+    serde_json::json!({ "tables": tables })
+}
+
 /// Records the cutover and writes the routing row.
 pub async fn record(
     client: &Client,
@@ -48,19 +63,13 @@ pub async fn record(
     force: bool,
     tables: &[String],
 ) -> anyhow::Result<()> {
-    let detail = serde_json::json!({
-        "tables": tables,
-        "forced": force,
-        "skipped_conditions": if force { gate.unmet.clone() } else { Vec::new() },
-        "frozen_since": gate.frozen_since,
-    });
     ledger::transition(
         client,
         ledger_schema,
         phase,
         PhaseState::CutOver,
         force && !gate.passed(),
-        &detail,
+        &transition_detail(gate, force, tables),
     )
     .await?;
     ledger::set_route(
@@ -68,10 +77,20 @@ pub async fn record(
         ledger_schema,
         phase,
         "target",
-        &serde_json::json!({"tables": tables}),
+        &route_detail(tables),
     )
     .await?;
     Ok(())
+}
+
+/// The hook as `run_hook` starts it, for a person to read.
+pub fn hook_command(hook: &str, phase: &str, ledger_schema: &str) -> String {
+    format!(
+        "MOLT_PHASE={} MOLT_LEDGER_SCHEMA={} sh -c {}",
+        crate::dry_run::shell_quote(phase),
+        crate::dry_run::shell_quote(ledger_schema),
+        crate::dry_run::shell_quote(hook)
+    )
 }
 
 /// Runs the hook with `sh -c`; a failing hook is an error (the cutover

@@ -13,6 +13,7 @@
 //! never holds half a section.
 
 mod batch;
+mod mysql_target;
 mod order;
 mod output;
 mod reader;
@@ -39,7 +40,8 @@ use molt_core::ConnUrl;
 pub struct Args {
     #[command(flatten)]
     pub diag: molt_core::diag::DiagArgs,
-    /// Target URL (postgresql:// or cockroachdb://; `env:VAR` and `file:PATH` read it indirectly).
+    /// Target URL (postgresql:// or cockroachdb://; mysql:// applies a stream, e.g. a rollback, to
+    /// existing MySQL tables; `env:VAR` and `file:PATH` read it indirectly).
     #[arg(long, env = "MOLT_TARGET", value_name = "URL", hide_env_values = true)]
     pub target: String,
     /// Load every table into this schema instead of the header's target schema.
@@ -125,5 +127,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
         .build()
         .context("starting the async runtime")?;
     let args = Arc::new(args);
+    if url.engine() == molt_core::url::Engine::Mysql {
+        return runtime.block_on(mysql_target::load(args, url));
+    }
     runtime.block_on(worker::load(args, url))
 }

@@ -487,6 +487,10 @@ struct Writer<'a> {
     rows: u64,
     bytes: u64,
     max_retries: u32,
+    /// The open batch's COPY text (shared with `batch`, not copied), to
+    /// name the row a server error points at.
+    batch_chunks: Vec<Bytes>,
+    header: &'a TableHeader,
 }
 
 impl Writer<'_> {
@@ -497,6 +501,7 @@ impl Writer<'_> {
         rows: u64,
         end_of_batch: bool,
     ) -> Result<(), TargetError> {
+        self.batch_chunks.push(data.clone());
         self.batch.push(conn, self.copy, data, rows).await;
         if end_of_batch {
             self.commit(conn).await?;
@@ -508,11 +513,121 @@ impl Writer<'_> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let (rows, bytes) = self.batch.commit(conn, self.copy, self.max_retries).await?;
+        let (rows, bytes) = self
+            .batch
+            .commit(conn, self.copy, self.max_retries)
+            .await
+            .map_err(|e| self.locate_refused_row(e))?;
+        self.batch_chunks.clear();
         self.rows += rows;
         self.bytes += bytes;
         Ok(())
     }
+
+    /// A value the target refuses (out of range, too long, bad syntax) is
+    /// reported by PostgreSQL as `COPY t, line N, column c`, N counted from
+    /// the start of the batch, which means nothing to the operator. Adds
+    /// which row of the section that is, and its primary key.
+    fn locate_refused_row(&self, error: TargetError) -> TargetError {
+        let TargetError::Db {
+            context,
+            detail,
+            error,
+        } = error
+        else {
+            return error;
+        };
+        let line = error
+            .as_db_error()
+            .and_then(|db| db.where_())
+            .and_then(copy_line_of);
+        let Some(line) = line else {
+            return TargetError::Db {
+                context,
+                detail,
+                error,
+            };
+        };
+        let mut located = format!(
+            "{detail}; line {line} of this batch is row {} of the section",
+            self.rows + line
+        );
+        if let Some(row) = nth_copy_line(&self.batch_chunks, line) {
+            let fields: Vec<&[u8]> = row.split(|b| *b == b'\t').collect();
+            let key = self.header.primary_key();
+            let positions: Vec<(&str, usize)> = key
+                .iter()
+                .filter_map(|k| {
+                    let i = self.header.columns.iter().position(|c| c.name == k.name)?;
+                    Some((k.name.as_str(), i))
+                })
+                .collect();
+            if !positions.is_empty() && positions.iter().all(|(_, i)| *i < fields.len()) {
+                let names: Vec<&str> = positions.iter().map(|(n, _)| *n).collect();
+                let values: Vec<String> = positions
+                    .iter()
+                    .map(|(_, i)| unescape_copy_field(fields[*i]))
+                    .collect();
+                located.push_str(&format!(
+                    ", primary key ({}) = ({})",
+                    names.join(", "),
+                    values.join(", ")
+                ));
+            }
+        }
+        TargetError::Db {
+            context,
+            detail: molt_core::url::redact_text(&located),
+            error,
+        }
+    }
+}
+
+/// N in a PostgreSQL error context `COPY t, line N[, column c: ...]`.
+fn copy_line_of(where_: &str) -> Option<u64> {
+    let rest = &where_[where_.find("COPY ")?..];
+    let after = &rest[rest.find(", line ")? + ", line ".len()..];
+    let digits: &str = &after[..after
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(after.len())];
+    digits.parse().ok().filter(|n| *n > 0)
+}
+
+/// The `n`th (1-based) line of COPY text split over chunks of whole rows.
+fn nth_copy_line(chunks: &[Bytes], n: u64) -> Option<Vec<u8>> {
+    let mut seen = 0;
+    for chunk in chunks {
+        let lines = chunk.iter().filter(|b| **b == b'\n').count() as u64;
+        if seen + lines >= n {
+            let line = chunk.split(|b| *b == b'\n').nth((n - seen - 1) as usize)?;
+            return Some(line.to_vec());
+        }
+        seen += lines;
+    }
+    None
+}
+
+/// A COPY text field as the value it stands for (`\N` is NULL).
+fn unescape_copy_field(field: &[u8]) -> String {
+    if field == b"\\N" {
+        return "NULL".into();
+    }
+    let mut out = Vec::with_capacity(field.len());
+    let mut bytes = field.iter();
+    while let Some(&b) = bytes.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        match bytes.next() {
+            Some(b't') => out.push(b'\t'),
+            Some(b'n') => out.push(b'\n'),
+            Some(b'r') => out.push(b'\r'),
+            Some(&other) => out.push(other),
+            None => {}
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// One section's identity on the target, and the SQL and labels to load it.
@@ -574,6 +689,8 @@ impl SectionCtx {
             rows: 0,
             bytes: 0,
             max_retries,
+            batch_chunks: Vec::new(),
+            header: &self.header,
         }
     }
 
@@ -935,5 +1052,29 @@ async fn compensate(
     match retrying!(conn, max, |t| shared.ledger.mark_failed(&t.client, id, &reason_text)) {
         Ok(_) => format!("{reason}; the section's rows were removed from the target (marked failed in {}.sections)", shared.ledger.schema),
         Err(e) => format!("{reason}; the section's rows were removed, but marking it failed in the ledger failed: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_row_is_found_in_the_batch() {
+        assert_eq!(
+            copy_line_of("COPY qtys, line 12, column qty: \"99999999999\""),
+            Some(12)
+        );
+        assert_eq!(copy_line_of("COPY t, line 3"), Some(3));
+        assert_eq!(copy_line_of("SQL statement \"SELECT 1\""), None);
+        let chunks = [
+            Bytes::from_static(b"1\ta\n2\tb\n"),
+            Bytes::from_static(b"3\\tx\tc\n"),
+        ];
+        assert_eq!(nth_copy_line(&chunks, 2).unwrap(), b"2\tb");
+        assert_eq!(nth_copy_line(&chunks, 3).unwrap(), b"3\\tx\tc");
+        assert_eq!(nth_copy_line(&chunks, 4), None);
+        assert_eq!(unescape_copy_field(b"3\\tx\\\\y"), "3\tx\\y");
+        assert_eq!(unescape_copy_field(b"\\N"), "NULL");
     }
 }

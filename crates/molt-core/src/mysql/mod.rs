@@ -7,6 +7,7 @@
 //! (CHECK_CONSTRAINTS, the binlog status statement, GTID variables) are
 //! probed, never assumed.
 
+pub mod apply;
 pub mod catalog;
 pub mod charset;
 pub mod decode;

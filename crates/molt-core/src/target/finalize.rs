@@ -15,6 +15,10 @@
 //! and safe to run after each phase, including when an earlier phase
 //! finalized the same table. What cannot be translated (expression, partial
 //! or gin/gist/fulltext indexes) is skipped with a notice, never guessed.
+//!
+//! The statements come from [`plan`] (no database needed) and whether each
+//! object exists from [`exists`] (a catalog read), so a dry run that prints
+//! them shows exactly what [`finalize`] runs.
 
 use tokio_postgres::Client;
 
@@ -44,37 +48,47 @@ impl FinalizeReport {
 }
 
 /// One statement finalize wants to run.
-struct Step {
-    table: TableName,
-    kind: &'static str,
-    name: String,
-    sql: String,
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub table: TableName,
+    /// `index`, `unique index`, `unique constraint`, `check`, `foreign key`.
+    pub kind: &'static str,
+    pub name: String,
+    pub sql: String,
     exists: Exists,
 }
 
+impl Step {
+    /// `table: kind name`, as the report lists it.
+    pub fn label(&self) -> String {
+        format!("{}: {} {}", self.table, self.kind, self.name)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
 enum Exists {
     Index,
     Constraint,
 }
 
-/// Finalizes `tables` (target name, stored header, e.g. from
-/// [`super::ledger::Ledger::stored_headers`]). `known` are all tables molt
-/// loaded (a superset), used to find where a foreign key's referenced table
-/// landed. Database errors on single objects are collected in the report;
-/// only errors that stop finalize as a whole (a lost connection) are
-/// returned as `Err`.
-pub async fn finalize(
-    client: &Client,
-    tables: &[(TableName, TableHeader)],
-    known: &[(TableName, TableHeader)],
-) -> Result<FinalizeReport> {
-    let mut report = FinalizeReport::default();
-    let mut steps = Vec::new();
+/// What finalize would run for some tables: every statement in dependency
+/// order (indexes and unique constraints, checks, foreign keys), and the
+/// objects it cannot translate, with why.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    pub skipped: Vec<String>,
+}
+
+/// The statements that finalize `tables` (see [`finalize`]); nothing is
+/// read from the database.
+pub fn plan(tables: &[(TableName, TableHeader)], known: &[(TableName, TableHeader)]) -> Plan {
+    let mut plan = Plan::default();
     for (target, header) in tables {
         for index in &header.indexes {
             match index_step(target, header, index) {
-                Ok(step) => steps.push(step),
-                Err(why) => report
+                Ok(step) => plan.steps.push(step),
+                Err(why) => plan
                     .skipped
                     .push(format!("{target}: index {}: {why}", index.name)),
             }
@@ -82,7 +96,7 @@ pub async fn finalize(
     }
     for (target, header) in tables {
         for check in &header.checks {
-            steps.push(Step {
+            plan.steps.push(Step {
                 table: target.clone(),
                 kind: "check",
                 name: check.name.clone(),
@@ -99,15 +113,34 @@ pub async fn finalize(
     for (target, header) in tables {
         for fk in &header.foreign_keys {
             match fk_step(target, fk, tables, known) {
-                Ok(step) => steps.push(step),
-                Err(why) => report
+                Ok(step) => plan.steps.push(step),
+                Err(why) => plan
                     .skipped
                     .push(format!("{target}: foreign key {}: {why}", fk.name)),
             }
         }
     }
+    plan
+}
+
+/// Finalizes `tables` (target name, stored header, e.g. from
+/// [`super::ledger::Ledger::stored_headers`]). `known` are all tables molt
+/// loaded (a superset), used to find where a foreign key's referenced table
+/// landed. Database errors on single objects are collected in the report;
+/// only errors that stop finalize as a whole (a lost connection) are
+/// returned as `Err`.
+pub async fn finalize(
+    client: &Client,
+    tables: &[(TableName, TableHeader)],
+    known: &[(TableName, TableHeader)],
+) -> Result<FinalizeReport> {
+    let Plan { steps, skipped } = plan(tables, known);
+    let mut report = FinalizeReport {
+        skipped,
+        ..FinalizeReport::default()
+    };
     for step in steps {
-        let label = format!("{}: {} {}", step.table, step.kind, step.name);
+        let label = step.label();
         if exists(client, &step).await? {
             report.existing.push(label);
             continue;
@@ -137,7 +170,8 @@ pub async fn finalize(
     Ok(report)
 }
 
-async fn exists(client: &Client, step: &Step) -> Result<bool> {
+/// Whether the object a step creates exists on the target already.
+pub async fn exists(client: &Client, step: &Step) -> Result<bool> {
     let t = &step.table;
     let row = match step.exists {
         Exists::Index => client

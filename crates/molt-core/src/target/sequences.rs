@@ -7,6 +7,9 @@
 //! default (`nextval`) if the column has none, and moved to the largest of:
 //! the column's maximum, the source's next value minus one, and its own
 //! current value (never backwards: another phase may have moved it further).
+//!
+//! [`plan_sequences`] works the statements out by reading only, and
+//! [`set_sequences`] runs them, so a dry run prints what a real run does.
 
 use tokio_postgres::Client;
 
@@ -33,22 +36,36 @@ pub struct SequenceOutcome {
     pub last_value: Option<i64>,
 }
 
-/// Creates, attaches and advances every sequence of `header` on `target`.
-pub async fn set_sequences(
+/// The statements that create, attach and advance one sequence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SequencePlan {
+    pub sequence: TableName,
+    pub column: String,
+    /// `(what it does, SQL)` in order: `CREATE SEQUENCE IF NOT EXISTS`, the
+    /// column default when it has none, and `setval` when the sequence has
+    /// to move.
+    pub statements: Vec<(String, String)>,
+    /// The value the sequence returns last once they ran.
+    pub last_value: Option<i64>,
+}
+
+/// Works out, from the target's catalog and rows, what [`set_sequences`]
+/// runs for every sequence of `header`; changes nothing.
+pub async fn plan_sequences(
     client: &Client,
     header: &TableHeader,
     target: &TableName,
-) -> Result<Vec<SequenceOutcome>> {
+) -> Result<Vec<SequencePlan>> {
     let mut out = Vec::new();
     let table_sql = quote_pg_table(target);
     for seq in &header.sequences {
         let name = sequence_target(seq, target);
         let seq_sql = quote_pg_table(&name);
         let column = quote_pg(&seq.column);
-        client
-            .batch_execute(&format!("CREATE SEQUENCE IF NOT EXISTS {seq_sql}"))
-            .await
-            .ctx(|| format!("creating sequence {name}"))?;
+        let mut statements = vec![(
+            format!("creating sequence {name}"),
+            format!("CREATE SEQUENCE IF NOT EXISTS {seq_sql}"),
+        )];
         let default: Option<String> = client
             .query_opt(
                 "SELECT column_default::TEXT FROM information_schema.columns \
@@ -59,19 +76,20 @@ pub async fn set_sequences(
             .ctx(|| format!("reading the default of {target}.{}", seq.column))?
             .and_then(|r| r.get(0));
         if default.is_none() {
-            client
-                .batch_execute(&format!(
+            statements.push((
+                format!("making {name} the default of {target}.{}", seq.column),
+                format!(
                     "ALTER TABLE {table_sql} ALTER COLUMN {column} SET DEFAULT nextval({})",
                     literal_pg(&seq_sql)
-                ))
-                .await
-                .ctx(|| format!("making {name} the default of {target}.{}", seq.column))?;
+                ),
+            ));
         }
         let max: Option<i64> = client
             .query_one(&format!("SELECT MAX({column})::INT8 FROM {table_sql}"), &[])
             .await
             .ctx(|| format!("reading the maximum of {target}.{}", seq.column))?
             .get(0);
+        // A sequence that does not exist yet starts uncalled: no value.
         let current: Option<i64> = match client
             .query_one(&format!("SELECT last_value, is_called FROM {seq_sql}"), &[])
             .await
@@ -87,19 +105,37 @@ pub async fn set_sequences(
         let wanted = [max, current, source_last].into_iter().flatten().max();
         let mut last_value = current;
         if let Some(value) = wanted.filter(|v| *v >= 1) {
-            client
-                .query_one(
-                    &format!("SELECT setval({}, $1::INT8, true)", literal_pg(&seq_sql)),
-                    &[&value],
-                )
-                .await
-                .ctx(|| format!("setting sequence {name} to {value}"))?;
+            statements.push((
+                format!("setting sequence {name} to {value}"),
+                format!("SELECT setval({}, {value}, true)", literal_pg(&seq_sql)),
+            ));
             last_value = Some(value);
         }
-        out.push(SequenceOutcome {
+        out.push(SequencePlan {
             sequence: name,
             column: seq.column.clone(),
+            statements,
             last_value,
+        });
+    }
+    Ok(out)
+}
+
+/// Creates, attaches and advances every sequence of `header` on `target`.
+pub async fn set_sequences(
+    client: &Client,
+    header: &TableHeader,
+    target: &TableName,
+) -> Result<Vec<SequenceOutcome>> {
+    let mut out = Vec::new();
+    for plan in plan_sequences(client, header, target).await? {
+        for (what, sql) in &plan.statements {
+            client.batch_execute(sql).await.ctx(|| what.clone())?;
+        }
+        out.push(SequenceOutcome {
+            sequence: plan.sequence,
+            column: plan.column,
+            last_value: plan.last_value,
         });
     }
     Ok(out)

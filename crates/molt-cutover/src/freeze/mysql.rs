@@ -19,7 +19,9 @@
 //! DDL commits on its own in MySQL, so a freeze is not one transaction:
 //! `lock_wait_timeout` bounds each trigger's wait for the metadata lock of
 //! in-flight transactions, and on any failure the triggers created by this
-//! run are dropped again before the error is returned.
+//! run are dropped again before the error is returned. The statements are
+//! worked out first (a [`Script`], what `--dry-run` prints), so a table
+//! that does not exist fails the freeze before any trigger is created.
 
 use anyhow::Context;
 use molt_core::ident::{quote_mysql, quote_mysql_table};
@@ -28,7 +30,7 @@ use molt_core::stream::TableName;
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
-use super::{message, object_stem, FreezeSpec};
+use super::{message, object_stem, Action, FreezeSpec, Script};
 
 /// MySQL's limit on SIGNAL's MESSAGE_TEXT, in characters.
 const MESSAGE_MAX: usize = 128;
@@ -139,6 +141,54 @@ async fn trigger_exists(conn: &mut Conn, schema: &str, name: &str) -> anyhow::Re
     Ok(found.is_some())
 }
 
+fn lock_timeout_sql(wait_secs: u64) -> String {
+    format!("SET SESSION lock_wait_timeout = {}", wait_secs.max(1))
+}
+
+fn drop_trigger_sql(table: &TableName, name: &str) -> String {
+    format!(
+        "DROP TRIGGER IF EXISTS {}",
+        quote_mysql_table(&TableName::new(table.schema.clone(), name.to_string()))
+    )
+}
+
+/// The freeze's statements: the lock timeout, then the triggers that do not
+/// exist yet. Reads the catalog only (columns, existing triggers), so a
+/// missing table fails here, before anything was created.
+pub async fn freeze_script(
+    conn: &mut Conn,
+    phase: &str,
+    specs: &[FreezeSpec],
+    wait_secs: u64,
+) -> anyhow::Result<Script> {
+    let mut script = Script::new("mysql", false);
+    script.run(None, Action::Setting, lock_timeout_sql(wait_secs));
+    for spec in specs {
+        let cols = columns(conn, &spec.table)
+            .await
+            .map_err(|e| e.context(format!("phase {phase}")))?;
+        script.note(match &spec.predicate {
+            Some(p) => format!("{}: rows where {p}", spec.table),
+            None => format!("{}: every row", spec.table),
+        });
+        for (name, sql) in trigger_sql(phase, spec, &cols) {
+            if trigger_exists(conn, &spec.table.schema, &name).await? {
+                script.note(format!("trigger {name} on {} exists: kept", spec.table));
+                continue;
+            }
+            script.run(
+                Some(&spec.table),
+                Action::CreateTrigger {
+                    name,
+                    replaces: false,
+                },
+                sql,
+            );
+        }
+    }
+    Ok(script)
+}
+
 /// Freezes every table; on failure drops what this run created.
 pub async fn freeze(
     conn: &mut Conn,
@@ -147,59 +197,39 @@ pub async fn freeze(
     wait_secs: u64,
 ) -> anyhow::Result<Vec<FreezeRecord>> {
     let started_at = molt_core::ledger::now_epoch();
-    conn.query_drop(format!(
-        "SET SESSION lock_wait_timeout = {}",
-        wait_secs.max(1)
-    ))
-    .await
-    .map_err(|e| redacted(&e))
-    .context("setting lock_wait_timeout")?;
+    let script = freeze_script(conn, phase, specs, wait_secs).await?;
     let mut created: Vec<(TableName, String)> = Vec::new();
-    let mut records = Vec::new();
     let mut failure = None;
-    'tables: for spec in specs {
-        let cols = match columns(conn, &spec.table).await {
-            Ok(c) => c,
-            Err(e) => {
-                failure = Some(e.context(format!("phase {phase}")));
-                break;
+    for step in script.steps() {
+        let Err(e) = conn.query_drop(&step.sql).await else {
+            if let (Some(table), Action::CreateTrigger { name, .. }) = (&step.table, &step.action) {
+                created.push((table.clone(), name.clone()));
             }
+            continue;
         };
-        for (name, sql) in trigger_sql(phase, spec, &cols) {
-            match trigger_exists(conn, &spec.table.schema, &name).await {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => {
-                    failure = Some(e);
-                    break 'tables;
-                }
+        let table = step
+            .table
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        failure = Some(match &step.action {
+            Action::CreateTrigger { .. } if is_lock_timeout(&e) => anyhow::anyhow!(
+                "phase {phase}: freezing {table}: in-flight transactions still hold the table after {wait_secs}s \
+                 (--wait-timeout); the triggers created so far were dropped again. Let them finish and run freeze again"
+            ),
+            Action::CreateTrigger { name, .. } => redacted(&e).context(format!(
+                "phase {phase}: creating trigger {name} on {table} (is the filter valid SQL for its columns?)"
+            )),
+            Action::Setting => redacted(&e).context("setting lock_wait_timeout"),
+            Action::Function | Action::DropTrigger { .. } | Action::DropFunction { .. } => {
+                redacted(&e)
             }
-            if let Err(e) = conn.query_drop(&sql).await {
-                failure = Some(if is_lock_timeout(&e) {
-                    anyhow::anyhow!(
-                        "phase {phase}: freezing {}: in-flight transactions still hold the table after {wait_secs}s \
-                         (--wait-timeout); the triggers created so far were dropped again. Let them finish and run freeze again",
-                        spec.table
-                    )
-                } else {
-                    redacted(&e).context(format!(
-                        "phase {phase}: creating trigger {name} on {} (is the filter valid SQL for its columns?)",
-                        spec.table
-                    ))
-                });
-                break 'tables;
-            }
-            created.push((spec.table.clone(), name));
-        }
-        records.push(expected(phase, spec, started_at));
+        });
+        break;
     }
     if let Some(error) = failure {
         for (table, name) in created.iter().rev() {
-            let sql = format!(
-                "DROP TRIGGER IF EXISTS {}",
-                quote_mysql_table(&TableName::new(table.schema.clone(), name.clone()))
-            );
-            if let Err(e) = conn.query_drop(&sql).await {
+            if let Err(e) = conn.query_drop(drop_trigger_sql(table, name)).await {
                 molt_core::warn!(
                     "could not drop trigger {name} on {table} after the failed freeze: {}",
                     molt_core::url::redact_text(&e.to_string())
@@ -208,7 +238,29 @@ pub async fn freeze(
         }
         return Err(error);
     }
-    Ok(records)
+    Ok(specs
+        .iter()
+        .map(|spec| expected(phase, spec, started_at))
+        .collect())
+}
+
+/// The unfreeze's statements: every recorded trigger, `IF EXISTS`.
+pub fn unfreeze_script(records: &[FreezeRecord], wait_secs: u64) -> Script {
+    let mut script = Script::new("mysql", false);
+    script.run(None, Action::Setting, lock_timeout_sql(wait_secs));
+    for record in records {
+        script.note(format!("{} (phase {})", record.table, record.phase));
+        for trigger in &record.triggers {
+            script.run(
+                Some(&record.table),
+                Action::DropTrigger {
+                    name: trigger.clone(),
+                },
+                drop_trigger_sql(&record.table, trigger),
+            );
+        }
+    }
+    script
 }
 
 /// Drops the recorded triggers (if they exist).
@@ -217,33 +269,29 @@ pub async fn unfreeze(
     records: &[FreezeRecord],
     wait_secs: u64,
 ) -> anyhow::Result<()> {
-    conn.query_drop(format!(
-        "SET SESSION lock_wait_timeout = {}",
-        wait_secs.max(1)
-    ))
-    .await
-    .map_err(|e| redacted(&e))?;
-    for record in records {
-        for trigger in &record.triggers {
-            let sql = format!(
-                "DROP TRIGGER IF EXISTS {}",
-                quote_mysql_table(&TableName::new(
-                    record.table.schema.clone(),
-                    trigger.clone()
-                ))
-            );
-            conn.query_drop(&sql).await.map_err(|e| {
-                if is_lock_timeout(&e) {
-                    anyhow::anyhow!(
-                        "phase {}: unfreezing {}: transactions still hold the table after {wait_secs}s (--wait-timeout)",
-                        record.phase,
-                        record.table
-                    )
-                } else {
-                    redacted(&e).context(format!("dropping trigger {trigger} on {}", record.table))
-                }
-            })?;
-        }
+    for step in unfreeze_script(records, wait_secs).steps() {
+        let Err(e) = conn.query_drop(&step.sql).await else {
+            continue;
+        };
+        let table = step
+            .table
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let phase = records
+            .iter()
+            .find(|r| step.table.as_ref() == Some(&r.table))
+            .map(|r| r.phase.as_str())
+            .unwrap_or_default();
+        return Err(match &step.action {
+            Action::DropTrigger { .. } if is_lock_timeout(&e) => anyhow::anyhow!(
+                "phase {phase}: unfreezing {table}: transactions still hold the table after {wait_secs}s (--wait-timeout)"
+            ),
+            Action::DropTrigger { name } => {
+                redacted(&e).context(format!("dropping trigger {name} on {table}"))
+            }
+            _ => redacted(&e),
+        });
     }
     Ok(())
 }

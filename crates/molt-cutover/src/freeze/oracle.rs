@@ -11,7 +11,8 @@
 //! in-flight transactions, and on any failure the triggers this run created
 //! are dropped again. A trigger that compiles with errors would make every
 //! write to its table fail (ORA-04098), so one that does not come out
-//! VALID and ENABLED is dropped and the freeze fails.
+//! VALID and ENABLED is dropped and the freeze fails. The statements are
+//! worked out first, as the [`Script`] that `--dry-run` prints.
 //!
 //! The `oracle` crate is blocking: every call runs on a blocking thread.
 //! None of this has run against a real Oracle database yet.
@@ -30,7 +31,7 @@ use molt_core::oracle::BuildOptions;
 use molt_core::stream::TableName;
 use molt_core::ConnUrl;
 
-use super::FreezeSpec;
+use super::{Action, FreezeSpec, Script};
 
 /// Whether a trigger compiled: `VALID` or `INVALID` (`:1` owner, `:2` name).
 const TRIGGER_VALID_SQL: &str =
@@ -102,50 +103,72 @@ fn drop_trigger(
     phase: &str,
     trigger: &str,
 ) -> anyhow::Result<()> {
-    let sql = if trigger == freeze_trigger_name(table, phase) {
-        unfreeze_sql(table, phase)
-    } else {
-        format!(
-            "DROP TRIGGER {}.{}",
-            quote_oracle(&table.schema),
-            quote_oracle(trigger)
-        )
-    };
-    match conn.execute(&sql, &[]) {
+    match conn.execute(&drop_sql(table, phase, trigger), &[]) {
         Ok(_) => Ok(()),
         Err(e) if ora_code(&e) == Some(NO_SUCH_TRIGGER) => Ok(()),
         Err(e) => Err(OracleError::db(format!("dropping trigger {trigger} on {table}"), &e).into()),
     }
 }
 
-fn set_lock_timeout(conn: &Connection, wait_secs: u64) -> anyhow::Result<()> {
+fn lock_timeout_sql(wait_secs: u64) -> String {
     // DDL_LOCK_TIMEOUT is at most 1,000,000 seconds.
-    let secs = wait_secs.clamp(1, 1_000_000);
-    conn.execute(&format!("ALTER SESSION SET DDL_LOCK_TIMEOUT = {secs}"), &[])
-        .map_err(|e| OracleError::db("setting DDL_LOCK_TIMEOUT", &e))?;
-    Ok(())
+    format!(
+        "ALTER SESSION SET DDL_LOCK_TIMEOUT = {}",
+        wait_secs.clamp(1, 1_000_000)
+    )
 }
 
-/// Creates one table's trigger; returns whether this run created it.
-fn freeze_table(
+/// The freeze's statements: the DDL lock timeout, then one CREATE OR
+/// REPLACE TRIGGER per table. Reads the catalog only.
+fn plan_freeze(
     conn: &Connection,
     phase: &str,
-    spec: &FreezeSpec,
+    specs: &[FreezeSpec],
     wait_secs: u64,
-) -> anyhow::Result<bool> {
-    let table = &spec.table;
-    let name = freeze_trigger_name(table, phase);
-    let existed = trigger_state(conn, &table.schema, &name)?.is_some();
-    let source = find_table(conn, table, &BuildOptions::default())?.with_context(|| {
-        format!("table {table} does not exist on the source (or is not visible)")
-    })?;
-    let sql = freeze_trigger_sql(
-        table,
-        &source.source_columns,
-        phase,
-        spec.predicate.as_deref(),
-    );
-    if let Err(e) = conn.execute(&sql, &[]) {
+) -> anyhow::Result<Script> {
+    let mut script = Script::new("oracle", false);
+    script.run(None, Action::Setting, lock_timeout_sql(wait_secs));
+    for spec in specs {
+        let table = &spec.table;
+        let name = freeze_trigger_name(table, phase);
+        let existed = trigger_state(conn, &table.schema, &name)?.is_some();
+        let source = find_table(conn, table, &BuildOptions::default())?.with_context(|| {
+            format!("table {table} does not exist on the source (or is not visible)")
+        })?;
+        script.note(match &spec.predicate {
+            Some(p) => format!("{table}: rows where {p}"),
+            None => format!("{table}: every row"),
+        });
+        if existed {
+            script.note(format!("trigger {name} on {table} exists: replaced"));
+        }
+        script.run(
+            Some(table),
+            Action::CreateTrigger {
+                name,
+                replaces: existed,
+            },
+            freeze_trigger_sql(
+                table,
+                &source.source_columns,
+                phase,
+                spec.predicate.as_deref(),
+            ),
+        );
+    }
+    Ok(script)
+}
+
+/// Runs one trigger's CREATE and checks that it compiled.
+fn create_trigger(
+    conn: &Connection,
+    phase: &str,
+    table: &TableName,
+    name: &str,
+    sql: &str,
+    wait_secs: u64,
+) -> anyhow::Result<()> {
+    if let Err(e) = conn.execute(sql, &[]) {
         return Err(
             if ora_code(&e).is_some_and(|c| LOCK_TIMEOUTS.contains(&c)) {
                 anyhow!(
@@ -162,11 +185,11 @@ fn freeze_table(
         );
     }
     let compiled = conn.last_warning().map(|w| w.to_string());
-    match trigger_state(conn, &table.schema, &name)? {
-        Some((status, true)) if status == "ENABLED" && compiled.is_none() => Ok(!existed),
+    match trigger_state(conn, &table.schema, name)? {
+        Some((status, true)) if status == "ENABLED" && compiled.is_none() => Ok(()),
         state => {
             // An invalid trigger would refuse every write to the table.
-            let _ = drop_trigger(conn, table, phase, &name);
+            let _ = drop_trigger(conn, table, phase, name);
             let why = match (state, compiled) {
                 (_, Some(w)) => molt_core::url::redact_text(w.lines().next().unwrap_or("")),
                 (None, None) => "it does not exist after CREATE".into(),
@@ -185,6 +208,21 @@ fn freeze_table(
     }
 }
 
+/// The script a freeze would run (on a blocking thread; catalog reads only).
+pub async fn freeze_script(
+    conn: &Arc<Connection>,
+    phase: &str,
+    specs: &[FreezeSpec],
+    wait_secs: u64,
+) -> anyhow::Result<Script> {
+    let phase = phase.to_string();
+    let specs = specs.to_vec();
+    blocking(conn, move |conn| {
+        plan_freeze(conn, &phase, &specs, wait_secs)
+    })
+    .await
+}
+
 /// Freezes every table; on failure drops what this run created.
 pub async fn freeze(
     conn: &Arc<Connection>,
@@ -196,34 +234,88 @@ pub async fn freeze(
     let specs = specs.to_vec();
     blocking(conn, move |conn| {
         let started_at = molt_core::ledger::now_epoch();
-        set_lock_timeout(conn, wait_secs)?;
-        let mut created: Vec<&FreezeSpec> = Vec::new();
-        let mut records = Vec::new();
-        for spec in &specs {
-            match freeze_table(conn, &phase, spec, wait_secs) {
-                Ok(new) => {
-                    if new {
-                        created.push(spec);
-                    }
-                    records.push(expected(&phase, spec, started_at));
-                }
-                Err(error) => {
-                    for spec in created.iter().rev() {
-                        let name = freeze_trigger_name(&spec.table, &phase);
-                        if let Err(e) = drop_trigger(conn, &spec.table, &phase, &name) {
-                            molt_core::warn!(
-                                "could not drop trigger {name} on {} after the failed freeze: {e}",
-                                spec.table
-                            );
+        let script = plan_freeze(conn, &phase, &specs, wait_secs)?;
+        let mut created: Vec<(&TableName, &str)> = Vec::new();
+        for step in script.steps() {
+            let result = match (&step.action, &step.table) {
+                (Action::CreateTrigger { name, replaces }, Some(table)) => {
+                    create_trigger(conn, &phase, table, name, &step.sql, wait_secs).map(|()| {
+                        if !replaces {
+                            created.push((table, name));
                         }
-                    }
-                    return Err(error);
+                    })
                 }
+                _ => conn
+                    .execute(&step.sql, &[])
+                    .map(|_| ())
+                    .map_err(|e| OracleError::db("setting DDL_LOCK_TIMEOUT", &e).into()),
+            };
+            if let Err(error) = result {
+                for (table, name) in created.iter().rev() {
+                    if let Err(e) = drop_trigger(conn, table, &phase, name) {
+                        molt_core::warn!(
+                            "could not drop trigger {name} on {table} after the failed freeze: {e}"
+                        );
+                    }
+                }
+                return Err(error);
             }
         }
-        Ok(records)
+        Ok(specs
+            .iter()
+            .map(|spec| expected(&phase, spec, started_at))
+            .collect())
     })
     .await
+}
+
+fn drop_sql(table: &TableName, phase: &str, trigger: &str) -> String {
+    if trigger == freeze_trigger_name(table, phase) {
+        unfreeze_sql(table, phase)
+    } else {
+        format!(
+            "DROP TRIGGER {}.{}",
+            quote_oracle(&table.schema),
+            quote_oracle(trigger)
+        )
+    }
+}
+
+/// The unfreeze's statements: the recorded triggers that exist.
+fn plan_unfreeze(
+    conn: &Connection,
+    records: &[FreezeRecord],
+    wait_secs: u64,
+) -> anyhow::Result<Script> {
+    let mut script = Script::new("oracle", false);
+    script.run(None, Action::Setting, lock_timeout_sql(wait_secs));
+    for record in records {
+        script.note(format!("{} (phase {})", record.table, record.phase));
+        for trigger in &record.triggers {
+            if trigger_state(conn, &record.table.schema, trigger)?.is_none() {
+                script.note(format!("trigger {trigger} does not exist"));
+                continue;
+            }
+            script.run(
+                Some(&record.table),
+                Action::DropTrigger {
+                    name: trigger.clone(),
+                },
+                drop_sql(&record.table, &record.phase, trigger),
+            );
+        }
+    }
+    Ok(script)
+}
+
+/// The script an unfreeze would run (on a blocking thread).
+pub async fn unfreeze_script(
+    conn: &Arc<Connection>,
+    records: &[FreezeRecord],
+    wait_secs: u64,
+) -> anyhow::Result<Script> {
+    let records = records.to_vec();
+    blocking(conn, move |conn| plan_unfreeze(conn, &records, wait_secs)).await
 }
 
 /// Drops the recorded triggers (if they exist).
@@ -234,16 +326,23 @@ pub async fn unfreeze(
 ) -> anyhow::Result<()> {
     let records = records.to_vec();
     blocking(conn, move |conn| {
-        set_lock_timeout(conn, wait_secs)?;
-        for record in &records {
-            for trigger in &record.triggers {
-                drop_trigger(conn, &record.table, &record.phase, trigger).map_err(|e| {
-                    e.context(format!(
-                        "phase {}: unfreezing {} (--wait-timeout {wait_secs}s)",
-                        record.phase, record.table
-                    ))
-                })?;
-            }
+        let script = plan_unfreeze(conn, &records, wait_secs)?;
+        for step in script.steps() {
+            let (Action::DropTrigger { name }, Some(table)) = (&step.action, &step.table) else {
+                conn.execute(&step.sql, &[])
+                    .map_err(|e| OracleError::db("setting DDL_LOCK_TIMEOUT", &e))?;
+                continue;
+            };
+            let phase = records
+                .iter()
+                .find(|r| &r.table == table)
+                .map(|r| r.phase.as_str())
+                .unwrap_or_default();
+            drop_trigger(conn, table, phase, name).map_err(|e| {
+                e.context(format!(
+                    "phase {phase}: unfreezing {table} (--wait-timeout {wait_secs}s)"
+                ))
+            })?;
         }
         Ok(())
     })

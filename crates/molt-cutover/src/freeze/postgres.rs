@@ -29,15 +29,17 @@
 //! All tables are frozen in one transaction under `SET LOCAL lock_timeout`,
 //! so a phase is frozen entirely or not at all. An existing trigger is not
 //! re-created (that would need an ACCESS EXCLUSIVE lock); its function is
-//! replaced, so a re-run with a changed predicate takes effect.
+//! replaced, so a re-run with a changed predicate takes effect. Which
+//! triggers exist is read inside that transaction, and the statements are
+//! the [`Script`] that `--dry-run` prints.
 
 use anyhow::{bail, Context};
 use molt_core::ident::{literal_pg, quote_pg, quote_pg_table};
 use molt_core::ledger::FreezeRecord;
 use molt_core::stream::TableName;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, GenericClient};
 
-use super::{message, object_stem, FreezeSpec};
+use super::{message, object_stem, Action, FreezeSpec, Script};
 
 const DOLLAR_TAG: &str = "$molt_freeze$";
 
@@ -117,12 +119,16 @@ fn is_lock_timeout(e: &tokio_postgres::Error) -> bool {
     e.code().is_some_and(|c| c.code() == "55P03")
 }
 
+fn lock_timeout_sql(wait_secs: u64) -> String {
+    format!("SET LOCAL lock_timeout = '{}s'", wait_secs.max(1))
+}
+
 async fn trigger_exists(
-    tx: &tokio_postgres::Transaction<'_>,
+    client: &impl GenericClient,
     table: &TableName,
     name: &str,
 ) -> anyhow::Result<bool> {
-    let row = tx
+    let row = client
         .query_opt(
             "SELECT 1 FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_class c ON c.oid = g.tgrelid \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -133,6 +139,58 @@ async fn trigger_exists(
         .map_err(|e| anyhow::anyhow!(molt_core::target::describe(&e)))
         .with_context(|| format!("looking up trigger {name} on {table}"))?;
     Ok(row.is_some())
+}
+
+async fn table_exists(client: &impl GenericClient, table: &TableName) -> anyhow::Result<bool> {
+    let row = client
+        .query_opt(
+            "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2",
+            &[&table.schema, &table.name],
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!(molt_core::target::describe(&e)))
+        .with_context(|| format!("looking up table {table}"))?;
+    Ok(row.is_some())
+}
+
+/// The freeze's statements, run in one transaction: the lock timeout, then
+/// per table its function (always: a changed predicate takes effect) and
+/// the triggers that do not exist yet. Reads the catalog only.
+pub async fn freeze_script(
+    client: &impl GenericClient,
+    phase: &str,
+    specs: &[FreezeSpec],
+    wait_secs: u64,
+) -> anyhow::Result<Script> {
+    let mut script = Script::new("postgres", true);
+    script.run(None, Action::Setting, lock_timeout_sql(wait_secs));
+    for spec in specs {
+        script.note(match &spec.predicate {
+            Some(p) => format!("{}: rows where {p}", spec.table),
+            None => format!("{}: every row", spec.table),
+        });
+        script.run(
+            Some(&spec.table),
+            Action::Function,
+            function_sql(phase, spec)?,
+        );
+        for (name, sql) in trigger_sql(phase, spec) {
+            if trigger_exists(client, &spec.table, &name).await? {
+                script.note(format!("trigger {name} on {} exists: kept", spec.table));
+                continue;
+            }
+            script.run(
+                Some(&spec.table),
+                Action::CreateTrigger {
+                    name,
+                    replaces: false,
+                },
+                sql,
+            );
+        }
+    }
+    Ok(script)
 }
 
 /// Freezes every table in one transaction.
@@ -148,46 +206,84 @@ pub async fn freeze(
         .await
         .map_err(|e| anyhow::anyhow!(molt_core::target::describe(&e)))
         .context("starting the freeze transaction")?;
-    tx.batch_execute(&format!("SET LOCAL lock_timeout = '{}s'", wait_secs.max(1)))
-        .await
-        .map_err(|e| anyhow::anyhow!(molt_core::target::describe(&e)))
-        .context("setting lock_timeout")?;
-    let mut records = Vec::new();
-    for spec in specs {
-        let sql = function_sql(phase, spec)?;
-        tx.batch_execute(&sql)
-            .await
-            .map_err(|e| anyhow::anyhow!(molt_core::target::describe(&e)))
-            .with_context(|| {
-                format!(
-                    "phase {phase}: creating the freeze function of {} (is the filter valid SQL for its columns?)",
-                    spec.table
-                )
-            })?;
-        for (name, sql) in trigger_sql(phase, spec) {
-            if trigger_exists(&tx, &spec.table, &name).await? {
-                continue;
+    let script = freeze_script(&tx, phase, specs, wait_secs).await?;
+    for step in script.steps() {
+        let Err(e) = tx.batch_execute(&step.sql).await else {
+            continue;
+        };
+        let table = step
+            .table
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let describe = || anyhow::anyhow!(molt_core::target::describe(&e));
+        return Err(match &step.action {
+            Action::Setting => describe().context("setting lock_timeout"),
+            Action::Function => describe().context(format!(
+                "phase {phase}: creating the freeze function of {table} (is the filter valid SQL for its columns?)"
+            )),
+            Action::CreateTrigger { .. } if is_lock_timeout(&e) => anyhow::anyhow!(
+                "phase {phase}: freezing {table}: in-flight transactions still hold the table after {wait_secs}s \
+                 (--wait-timeout); nothing was frozen. Let them finish (or stop them) and run freeze again"
+            ),
+            Action::CreateTrigger { name, .. } => {
+                describe().context(format!("phase {phase}: creating trigger {name} on {table}"))
             }
-            if let Err(e) = tx.batch_execute(&sql).await {
-                if is_lock_timeout(&e) {
-                    bail!(
-                        "phase {phase}: freezing {}: in-flight transactions still hold the table after {wait_secs}s \
-                         (--wait-timeout); nothing was frozen. Let them finish (or stop them) and run freeze again",
-                        spec.table
-                    );
-                }
-                return Err(anyhow::anyhow!(molt_core::target::describe(&e))).with_context(|| {
-                    format!("phase {phase}: creating trigger {name} on {}", spec.table)
-                });
-            }
-        }
-        records.push(expected(phase, spec, started_at));
+            Action::DropTrigger { .. } | Action::DropFunction { .. } => describe(),
+        });
     }
     tx.commit()
         .await
         .map_err(|e| anyhow::anyhow!(molt_core::target::describe(&e)))
         .with_context(|| format!("phase {phase}: committing the freeze"))?;
-    Ok(records)
+    Ok(specs
+        .iter()
+        .map(|spec| expected(phase, spec, started_at))
+        .collect())
+}
+
+/// The unfreeze's statements, run in one transaction: the recorded
+/// triggers (of tables that still exist) and functions, each `IF EXISTS`.
+pub async fn unfreeze_script(
+    client: &impl GenericClient,
+    records: &[FreezeRecord],
+    wait_secs: u64,
+) -> anyhow::Result<Script> {
+    let mut script = Script::new("postgres", true);
+    script.run(None, Action::Setting, lock_timeout_sql(wait_secs));
+    for record in records {
+        script.note(format!("{} (phase {})", record.table, record.phase));
+        if table_exists(client, &record.table).await? {
+            for trigger in &record.triggers {
+                script.run(
+                    Some(&record.table),
+                    Action::DropTrigger {
+                        name: trigger.clone(),
+                    },
+                    format!(
+                        "DROP TRIGGER IF EXISTS {} ON {}",
+                        quote_pg(trigger),
+                        quote_pg_table(&record.table)
+                    ),
+                );
+            }
+        } else {
+            script.note(format!(
+                "{} does not exist: no triggers to drop",
+                record.table
+            ));
+        }
+        for function in &record.functions {
+            script.run(
+                Some(&record.table),
+                Action::DropFunction {
+                    name: function.clone(),
+                },
+                format!("DROP FUNCTION IF EXISTS {}()", quote_pg_table(function)),
+            );
+        }
+    }
+    Ok(script)
 }
 
 /// Drops the recorded triggers and functions, in one transaction.
@@ -201,48 +297,33 @@ pub async fn unfreeze(
         .await
         .map_err(|e| anyhow::anyhow!(molt_core::target::describe(&e)))
         .context("starting the unfreeze transaction")?;
-    tx.batch_execute(&format!("SET LOCAL lock_timeout = '{}s'", wait_secs.max(1)))
-        .await
-        .map_err(|e| anyhow::anyhow!(molt_core::target::describe(&e)))?;
-    for record in records {
-        let exists = tx
-            .query_opt(
-                "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE n.nspname = $1 AND c.relname = $2",
-                &[&record.table.schema, &record.table.name],
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!(molt_core::target::describe(&e)))?
-            .is_some();
-        if exists {
-            for trigger in &record.triggers {
-                let sql = format!(
-                    "DROP TRIGGER IF EXISTS {} ON {}",
-                    quote_pg(trigger),
-                    quote_pg_table(&record.table)
-                );
-                if let Err(e) = tx.batch_execute(&sql).await {
-                    if is_lock_timeout(&e) {
-                        bail!(
-                            "phase {}: unfreezing {}: transactions still hold the table after {wait_secs}s \
-                             (--wait-timeout); nothing was unfrozen",
-                            record.phase,
-                            record.table
-                        );
-                    }
-                    return Err(anyhow::anyhow!(molt_core::target::describe(&e))).with_context(
-                        || format!("dropping trigger {trigger} on {}", record.table),
-                    );
-                }
+    let script = unfreeze_script(&tx, records, wait_secs).await?;
+    for step in script.steps() {
+        let Err(e) = tx.batch_execute(&step.sql).await else {
+            continue;
+        };
+        let table = step
+            .table
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let phase = records
+            .iter()
+            .find(|r| step.table.as_ref() == Some(&r.table))
+            .map(|r| r.phase.as_str())
+            .unwrap_or_default();
+        let describe = || anyhow::anyhow!(molt_core::target::describe(&e));
+        return Err(match &step.action {
+            Action::DropTrigger { .. } if is_lock_timeout(&e) => anyhow::anyhow!(
+                "phase {phase}: unfreezing {table}: transactions still hold the table after {wait_secs}s \
+                 (--wait-timeout); nothing was unfrozen"
+            ),
+            Action::DropTrigger { name } => {
+                describe().context(format!("dropping trigger {name} on {table}"))
             }
-        }
-        for function in &record.functions {
-            let sql = format!("DROP FUNCTION IF EXISTS {}()", quote_pg_table(function));
-            tx.batch_execute(&sql)
-                .await
-                .map_err(|e| anyhow::anyhow!(molt_core::target::describe(&e)))
-                .with_context(|| format!("dropping function {function}"))?;
-        }
+            Action::DropFunction { name } => describe().context(format!("dropping function {name}")),
+            Action::Setting | Action::Function | Action::CreateTrigger { .. } => describe(),
+        });
     }
     tx.commit()
         .await
