@@ -924,6 +924,97 @@ impl Drop for OwnPgServer {
     }
 }
 
+/// A MariaDB server of a test's own, started with scripts/lib/servers.sh
+/// with extra server options (TLS certificates, `require_secure_transport`),
+/// and stopped when dropped.
+pub struct OwnMariaDbServer {
+    servers_dir: PathBuf,
+    /// `mysql://root@127.0.0.1:PORT/test` (root has no password; over TCP
+    /// it may also need the options the server was started with).
+    pub url: String,
+    /// The server's Unix socket, which needs no TLS even when TCP does.
+    pub socket: PathBuf,
+}
+
+impl OwnMariaDbServer {
+    /// Starts a server with `extra_args` (e.g. `--ssl-ca=/path/ca.crt`)
+    /// added to the options molt_start_mariadb gives mariadbd. The server
+    /// runs as the `mysql` user when we are root: files it must read (keys,
+    /// certificates) must be readable by it.
+    pub fn start(name: &str, extra_args: &[String]) -> OwnMariaDbServer {
+        let servers_dir = tempfile::Builder::new()
+            .prefix("molt-own-mariadb")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        // molt_start_mariadb runs "$MOLT_MYSQLD" with its fixed options; a
+        // wrapper in its place appends ours, so the start-up, the readiness
+        // check and the stop stay the ones every other test uses.
+        let script = format!(
+            r#"source '{}' && _molt_locate_server_binaries >&2 || exit 1
+wrapper=$MOLT_SERVERS_DIR/mariadbd-with-options
+mapfile -t extra < <(printf '%s' "$MOLT_MARIADB_EXTRA_ARGS")
+{{ printf '#!/bin/bash\nexec %q "$@"' "$MOLT_MYSQLD"; for a in "${{extra[@]}}"; do printf ' %q' "$a"; done; printf '\n'; }} >"$wrapper"
+chmod 755 "$wrapper"
+MOLT_MYSQLD=$wrapper molt_start_mariadb {name}"#,
+            OwnPgServer::script().display()
+        );
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .env("MOLT_SERVERS_DIR", &servers_dir)
+            .env("MOLT_MARIADB_EXTRA_ARGS", extra_args.join("\n"))
+            .output()
+            .expect("run bash");
+        let server = OwnMariaDbServer {
+            socket: servers_dir.join(name).join("run/mysqld.sock"),
+            servers_dir,
+            url: String::from_utf8(out.stdout)
+                .expect("utf-8 URL")
+                .trim()
+                .to_string(),
+        };
+        assert!(
+            out.status.success() && !server.url.is_empty(),
+            "starting MariaDB {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        server
+    }
+
+    /// Runs SQL as root over the server's Unix socket (no TLS needed).
+    ///
+    /// # Panics
+    /// When the client fails.
+    pub fn exec(&self, sql: &str) -> String {
+        let mut cmd = Command::new(client_binary(&["mariadb", "mysql"]));
+        cmd.arg("--no-defaults")
+            .arg(format!("--socket={}", self.socket.display()))
+            .arg("--user=root")
+            .arg("--batch")
+            .arg("--skip-column-names");
+        run_client(
+            cmd,
+            Some(sql.as_bytes().to_vec()),
+            &format!("mysql client on {}", self.socket.display()),
+        )
+    }
+}
+
+impl Drop for OwnMariaDbServer {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source '{}' && molt_stop_servers",
+                OwnPgServer::script().display()
+            ))
+            .env("MOLT_SERVERS_DIR", &self.servers_dir)
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

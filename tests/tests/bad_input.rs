@@ -167,3 +167,174 @@ async fn ten_pipelines_into_one_target_side_by_side() {
         .unwrap();
     assert_eq!(summary["target_rows"], 50000);
 }
+
+/// One column of a hand-written stream: name, target type, logical type.
+struct StreamColumn {
+    name: &'static str,
+    target_type: &'static str,
+    logical: molt_core::value::LogicalType,
+}
+
+/// A one-section stream of `public.<table>` with a correct count and digest,
+/// so that only the values themselves are wrong.
+fn one_section_stream(table: &str, columns: &[StreamColumn], rows: &[Vec<&str>]) -> String {
+    let mut hasher = molt_core::digest::RowHasher::default();
+    let mut digest = molt_core::digest::SectionDigest::default();
+    for row in rows {
+        for (column, value) in columns.iter().zip(row) {
+            let digest_column = molt_core::digest::DigestColumn {
+                logical: column.logical,
+                padded: false,
+                is_array: false,
+            };
+            hasher.value(digest_column, Some(value));
+        }
+        digest.add_row(hasher.finish_row());
+    }
+    let name = serde_json::json!({"schema": "public", "name": table});
+    let columns_json: Vec<serde_json::Value> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut column = serde_json::json!({
+                "name": c.name,
+                "source_type": c.target_type.to_lowercase(),
+                "target_type": c.target_type,
+                "type": serde_json::to_value(c.logical).unwrap(),
+                "nullable": i != 0,
+            });
+            if i == 0 {
+                column["pk"] = serde_json::json!(1);
+            }
+            column
+        })
+        .collect();
+    let mut stream = String::new();
+    stream.push_str("{\"type\":\"stream\",\"version\":\"1.0\",\"producer\":\"test\"}\n");
+    stream.push_str(
+        &serde_json::json!({
+            "type": "table",
+            "table": name,
+            "columns": columns_json,
+            "slice": {"phase": "", "table": name},
+        })
+        .to_string(),
+    );
+    stream.push('\n');
+    for row in rows {
+        stream.push_str(&serde_json::to_string(row).unwrap());
+        stream.push('\n');
+    }
+    stream.push_str(
+        &serde_json::json!({
+            "type": "end",
+            "table": name,
+            "shard": {"index": 0, "count": 1},
+            "rows": rows.len(),
+            "digest": digest.hex(),
+        })
+        .to_string(),
+    );
+    stream.push('\n');
+    stream
+}
+
+/// Loads a stream whose row `bad_row` (0-based) holds a value its column
+/// cannot take, and checks the refusal: exit 1, the table, the column and the
+/// stream line named, and not one row of the section left on the target.
+/// `batch_rows` small enough puts the bad row in a later batch than the
+/// first, so earlier batches have committed before it fails.
+async fn refused_value(
+    table: &str,
+    bad_column: &str,
+    columns: &[StreamColumn],
+    rows: &[Vec<&str>],
+    bad_row: usize,
+    batch_rows: &str,
+) {
+    let target = fresh_pg_database(&pg_target_url(), &format!("badval_{table}")).await;
+    let stream = one_section_stream(table, columns, rows);
+    let out = run_pipe(
+        &[(
+            "molt-load",
+            s(&["--quiet", "--target", &target, "--batch-rows", batch_rows]),
+        )],
+        Some(stream.as_bytes()),
+        &[],
+    );
+    out.assert_statuses(&[1]);
+    let err = &out.stderrs[0];
+    assert!(
+        err.contains(&format!("public.{table}")),
+        "names the table: {err}"
+    );
+    assert!(
+        err.contains(&format!("column {bad_column}")),
+        "names the column: {err}"
+    );
+    // The server counts lines from the start of the batch; the error says
+    // which row of the section that is, and its key.
+    assert!(
+        err.contains(&format!(
+            "row {} of the section, primary key (id) = ({})",
+            bad_row + 1,
+            rows[bad_row][0]
+        )),
+        "names the row: {err}"
+    );
+    let count = psql_exec(
+        &target,
+        format!("\\pset tuples_only on\nSELECT count(*) FROM public.{table};"),
+    );
+    assert_eq!(
+        count.trim(),
+        "0",
+        "nothing of the refused section stays: {err}"
+    );
+}
+
+fn col(
+    name: &'static str,
+    target_type: &'static str,
+    logical: molt_core::value::LogicalType,
+) -> StreamColumn {
+    StreamColumn {
+        name,
+        target_type,
+        logical,
+    }
+}
+
+#[tokio::test]
+async fn an_integer_out_of_range_is_refused_naming_table_column_and_row() {
+    use molt_core::value::LogicalType::*;
+    let columns = [col("id", "INT4", Int), col("qty", "INT4", Int)];
+    let ids: Vec<String> = (1..=10).map(|i| i.to_string()).collect();
+    let mut rows: Vec<Vec<&str>> = ids.iter().map(|id| vec![id.as_str(), "7"]).collect();
+    rows[6][1] = "99999999999";
+    refused_value("qtys", "qty", &columns, &rows, 6, "3").await;
+}
+
+#[tokio::test]
+async fn a_too_long_varchar_is_refused_naming_table_column_and_row() {
+    use molt_core::value::LogicalType::*;
+    let columns = [col("id", "INT8", Int), col("code", "VARCHAR(3)", Text)];
+    let rows = vec![vec!["1", "abc"], vec!["2", "abcd"], vec!["3", "xyz"]];
+    refused_value("codes", "code", &columns, &rows, 1, "1000").await;
+}
+
+#[tokio::test]
+async fn a_malformed_date_is_refused_naming_table_column_and_row() {
+    use molt_core::value::LogicalType::*;
+    let columns = [
+        col("id", "INT8", Int),
+        col("note", "TEXT", Text),
+        col("due", "DATE", Date),
+    ];
+    let rows = vec![
+        vec!["1", "a", "2024-01-31"],
+        vec!["2", "b", "2024-02-29"],
+        vec!["3", "c", "not-a-date"],
+    ];
+    refused_value("dues", "due", &columns, &rows, 2, "2").await;
+}

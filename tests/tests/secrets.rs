@@ -177,3 +177,109 @@ async fn a_known_password_appears_in_no_output_error_or_ledger_row() {
         }
     }
 }
+
+/// The NUL-separated command line of a running process, as `ps` shows it to
+/// every local user.
+fn command_line(pid: u32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&raw).replace('\0', " ")
+}
+
+/// Starts molt-load with `args` and `env`, waits until it holds a
+/// connection to `target` (so it has read its URL, wherever from), and
+/// returns its command line and process name; then ends it by closing its
+/// stdin (an empty stream).
+async fn title_while_connected(target: &str, args: &[String], env: &[(&str, &str)]) -> String {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(bin("molt-load"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let database = target.rsplit('/').next().unwrap().to_string();
+    let observer = pg_connect(target).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let connected: i64 = observer
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'molt-load'",
+                &[&database],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if connected > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "molt-load never connected"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let pid = child.id();
+    // The environment (MOLT_TARGET) is private to the user, unlike the
+    // command line.
+    use std::os::unix::fs::PermissionsExt;
+    let environ = std::fs::metadata(format!("/proc/{pid}/environ")).unwrap();
+    assert_eq!(environ.permissions().mode() & 0o777, 0o400);
+    let mut title = command_line(pid);
+    title.push('\n');
+    title.push_str(&std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default());
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let comm = task.unwrap().path().join("comm");
+        title.push_str(&std::fs::read_to_string(comm).unwrap_or_default());
+    }
+    drop(child.stdin.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains(PASSWORD), "stderr: {stderr}");
+    title
+}
+
+#[tokio::test]
+async fn a_url_from_the_environment_or_a_file_keeps_the_password_out_of_the_process_title() {
+    let target = fresh_pg_database(&pg_target_url(), "secrets_title").await;
+    let tgt = with_password(&target);
+    let dir = tempfile::tempdir().unwrap();
+    let url_file = dir.path().join("target-url");
+    std::fs::write(&url_file, format!("{tgt}\n")).unwrap();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
+
+    // MOLT_TARGET, env:VAR and file:PATH: the command line never holds it.
+    let by_env = title_while_connected(&target, &s(&["--quiet"]), &[("MOLT_TARGET", &tgt)]).await;
+    let by_named_env = title_while_connected(
+        &target,
+        &s(&["--quiet", "--target", "env:SHOP_TARGET_URL"]),
+        &[("SHOP_TARGET_URL", &tgt)],
+    )
+    .await;
+    let by_file = title_while_connected(
+        &target,
+        &s(&[
+            "--quiet",
+            "--target",
+            &format!("file:{}", url_file.display()),
+        ]),
+        &[],
+    )
+    .await;
+    for title in [&by_env, &by_named_env, &by_file] {
+        assert!(title.contains("molt-load"), "{title}");
+        assert!(
+            !title.contains(PASSWORD),
+            "the password is in the title: {title}"
+        );
+    }
+    // The check can see a password: typed on the command line it is there
+    // for every local user (which is why the tools warn about it).
+    let by_flag = title_while_connected(&target, &s(&["--quiet", "--target", &tgt]), &[]).await;
+    assert!(
+        by_flag.contains(PASSWORD),
+        "{}",
+        by_flag.replace(PASSWORD, "***")
+    );
+}

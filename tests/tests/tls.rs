@@ -1,7 +1,8 @@
-//! TLS against a throwaway PostgreSQL server that only accepts TLS, with a
-//! self-signed CA this test creates: `require`, `verify-ca` and
+//! TLS against throwaway PostgreSQL and MariaDB servers that only accept
+//! TLS, with a self-signed CA this test creates: `require`, `verify-ca` and
 //! `verify-full` connect when they should, a certificate for the wrong host
-//! is refused under `verify-full`, and a client certificate authenticates.
+//! is refused under `verify-full`, a wrong CA is refused, plain TCP is
+//! refused by the server, and a client certificate authenticates.
 
 use std::path::Path;
 use std::process::Command;
@@ -234,4 +235,201 @@ async fn sslmodes_against_a_tls_only_server() {
             .count(),
         1
     );
+}
+
+/// The password of the MariaDB test user: no message may show it.
+const MYSQL_PASSWORD: &str = "Tls7Secret9Walrus";
+
+/// A MariaDB server that accepts TCP only with TLS, using the certificates
+/// in `certs`, with users `molt` (password [`MYSQL_PASSWORD`], `REQUIRE
+/// SSL`) and `plain` (the same password, no `REQUIRE`), and a table
+/// `test.items` of three rows.
+fn start_tls_mariadb(certs: &Path) -> OwnMariaDbServer {
+    // The server runs as `mysql` when we are root: it must read the key.
+    let _ = Command::new("chown")
+        .arg("-R")
+        .arg("mysql:")
+        .arg(certs)
+        .status();
+    let _ = Command::new("chmod")
+        .arg("600")
+        .arg(certs.join("server.key"))
+        .status();
+    let file = |name: &str| certs.join(name).display().to_string();
+    let server = OwnMariaDbServer::start(
+        "tls-mariadb",
+        &[
+            format!("--ssl-ca={}", file("ca.crt")),
+            format!("--ssl-cert={}", file("server.crt")),
+            format!("--ssl-key={}", file("server.key")),
+            "--require-secure-transport=ON".into(),
+        ],
+    );
+    server.exec(&format!(
+        "CREATE USER 'molt'@'%' IDENTIFIED BY '{MYSQL_PASSWORD}' REQUIRE SSL;
+         GRANT ALL ON *.* TO 'molt'@'%';
+         CREATE USER 'plain'@'%' IDENTIFIED BY '{MYSQL_PASSWORD}';
+         GRANT ALL ON *.* TO 'plain'@'%';
+         CREATE TABLE test.items (id int PRIMARY KEY, name varchar(20));
+         INSERT INTO test.items VALUES (1, 'one'), (2, 'two'), (3, NULL);"
+    ));
+    server
+}
+
+/// The TLS cipher of a session opened the way the tools open theirs.
+async fn mysql_session_cipher(url: &str) -> Result<String, String> {
+    use mysql_async::prelude::Queryable;
+    let url = ConnUrl::parse(url).unwrap();
+    let opts = molt_core::connect::mysql_opts(&url).map_err(|e| e.to_string())?;
+    let mut conn = mysql_async::Conn::new(opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    let row: Option<(String, String)> = conn
+        .query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = conn.disconnect().await;
+    Ok(row.map(|(_, cipher)| cipher).unwrap_or_default())
+}
+
+/// molt-dump of `test.items` from `url`; the exit status, the rows and
+/// stderr. Stderr never holds the password, whatever happened.
+fn dump_items(url: &str) -> (i32, Vec<serde_json::Value>, String) {
+    let out = run_pipe(
+        &[(
+            "molt-dump",
+            vec![
+                "--quiet".into(),
+                "--source".into(),
+                url.into(),
+                "--table".into(),
+                "test.items".into(),
+            ],
+        )],
+        None,
+        &[],
+    );
+    let err = out.stderrs[0].clone();
+    assert!(
+        !err.contains(MYSQL_PASSWORD) && !out.stdout_str().contains(MYSQL_PASSWORD),
+        "the password leaked:\n{}",
+        out.report()
+    );
+    let rows = if out.success() {
+        out.records().into_iter().filter(|r| r.is_array()).collect()
+    } else {
+        Vec::new()
+    };
+    (out.statuses[0], rows, err)
+}
+
+#[tokio::test]
+async fn mysql_ssl_modes_against_a_tls_only_mariadb() {
+    let certs = tempfile::Builder::new()
+        .prefix("molt-mariadb-certs")
+        .tempdir()
+        .unwrap();
+    make_certificates(certs.path(), "localhost");
+    let server = start_tls_mariadb(certs.path());
+    let by_ip = server
+        .url
+        .replace("root@", &format!("molt:{MYSQL_PASSWORD}@"));
+    let by_name = by_ip.replace("127.0.0.1", "localhost");
+    let ca = certs.path().join("ca.crt").display().to_string();
+    let expected = vec![
+        serde_json::json!(["1", "one"]),
+        serde_json::json!(["2", "two"]),
+        serde_json::json!(["3", null]),
+    ];
+
+    // The session really is encrypted (kept on TCP: over the Unix socket
+    // mysql_async would otherwise switch to, there is nothing to encrypt).
+    let cipher = mysql_session_cipher(&format!("{by_ip}?ssl-mode=REQUIRED&prefer_socket=false"))
+        .await
+        .unwrap();
+    assert!(!cipher.is_empty(), "the session has no TLS cipher");
+
+    // MySQL's parameter names and libpq's, both accepted.
+    for url in [
+        format!("{by_ip}?ssl-mode=REQUIRED"),
+        format!("{by_ip}?sslmode=require"),
+        // Under verify-ca by the name in the certificate: mysql_async 0.37.1
+        // checks the name even when told not to (see the ignored test below).
+        format!("{by_name}?ssl-mode=VERIFY_CA&ssl-ca={ca}"),
+        format!("{by_name}?sslmode=verify-ca&sslrootcert={ca}"),
+        format!("{by_name}?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"),
+        format!("{by_name}?sslmode=verify-full&sslrootcert={ca}"),
+    ] {
+        let (status, rows, err) = dump_items(&url);
+        assert_eq!(status, 0, "{}: {err}", redact(&url));
+        assert_eq!(rows, expected, "{}", redact(&url));
+    }
+
+    // Wrong host name: the certificate says localhost, we asked for 127.0.0.1.
+    let (status, _, err) = dump_items(&format!("{by_ip}?sslmode=verify-full&sslrootcert={ca}"));
+    assert_eq!(status, 1, "{err}");
+    assert!(
+        err.contains("certificate not valid for name \"127.0.0.1\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("molt:***@127.0.0.1"),
+        "names the server: {err}"
+    );
+
+    // A CA that did not sign the server's certificate.
+    let other = tempfile::Builder::new()
+        .prefix("molt-other-ca")
+        .tempdir()
+        .unwrap();
+    make_certificates(other.path(), "localhost");
+    let other_ca = other.path().join("ca.crt").display().to_string();
+    let (status, _, err) = dump_items(&format!(
+        "{by_name}?sslmode=verify-ca&sslrootcert={other_ca}"
+    ));
+    assert_eq!(status, 1, "{err}");
+    // Same subject as the real CA, another key: the signature does not check.
+    assert!(err.contains("invalid peer certificate"), "{err}");
+
+    // Without TLS (and without sslmode, which means no TLS for MySQL) the
+    // server refuses. MariaDB 10.11 says only "Access denied", as for a wrong
+    // password; the same user and password pass over TLS, so it is the
+    // transport it refuses.
+    let plain = by_ip.replace("molt:", "plain:");
+    let (status, rows, err) = dump_items(&format!("{plain}?ssl-mode=REQUIRED"));
+    assert_eq!((status, rows.len()), (0, 3), "{err}");
+    for url in [
+        format!("{plain}?sslmode=disable"),
+        plain.clone(),
+        format!("{by_ip}?ssl-mode=DISABLED"),
+    ] {
+        let (status, _, err) = dump_items(&url);
+        assert_eq!(status, 1, "{err}");
+        assert!(err.contains("Access denied for user"), "{err}");
+        assert!(err.contains(":***@127.0.0.1"), "names the server: {err}");
+    }
+}
+
+/// `verify-ca` checks the chain but not the host name, so connecting by IP
+/// to a server whose certificate names `localhost` must work. It does not
+/// yet: mysql_async 0.37.1 recognises a name mismatch by looking for
+/// `NotValidForName` in rustls's error text, which rustls 0.23 no longer
+/// writes (blackbeam/mysql_async#404, fixed upstream by #408, not yet in a
+/// release), so `with_danger_skip_domain_validation` has no effect.
+#[tokio::test]
+#[ignore = "mysql_async 0.37.1 ignores skip_domain_validation under rustls 0.23 (mysql_async#404)"]
+async fn mysql_verify_ca_does_not_check_the_host_name() {
+    let certs = tempfile::Builder::new()
+        .prefix("molt-mariadb-certs")
+        .tempdir()
+        .unwrap();
+    make_certificates(certs.path(), "localhost");
+    let server = start_tls_mariadb(certs.path());
+    let by_ip = server
+        .url
+        .replace("root@", &format!("molt:{MYSQL_PASSWORD}@"));
+    let ca = certs.path().join("ca.crt").display().to_string();
+    let (status, rows, err) = dump_items(&format!("{by_ip}?sslmode=verify-ca&sslrootcert={ca}"));
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(rows.len(), 3);
 }

@@ -428,7 +428,11 @@ pub fn mysql_opts(url: &ConnUrl) -> Result<mysql_async::Opts, ConnectError> {
         mode => {
             let mut ssl = mysql_async::SslOpts::default();
             if let Some(ca) = &params.root_cert {
-                ssl = ssl.with_root_certs(vec![ca.clone().into()]);
+                // As libpq: a CA file given is the only trust anchor, never
+                // the public web roots as well.
+                ssl = ssl
+                    .with_root_certs(vec![ca.clone().into()])
+                    .with_disable_built_in_roots(true);
             }
             match mode {
                 SslMode::Require => ssl = ssl.with_danger_accept_invalid_certs(true),

@@ -148,13 +148,18 @@ async fn introspect(client: &Client, slices: Vec<Slice>) -> anyhow::Result<Vec<S
 }
 
 /// Plans the section's query without reading a row, so that a bad filter or
-/// bound fails before the stream starts.
+/// bound fails before the stream starts. In a savepoint rolled back at
+/// once, which releases the locks the query took: the coordinator's
+/// transaction lives as long as the dump, and holding a lock on every table
+/// (and index) of a large schema exhausts the server's lock table.
 async fn check_query(client: &Client, section: &Section) -> anyhow::Result<()> {
     let table = &section.slice.table;
     let sql = query::select_sql(&section.table, &section.slice)
         .map_err(|e| anyhow!("table {table}: {e}"))?;
     client
-        .batch_execute(&format!("{sql} LIMIT 0"))
+        .batch_execute(&format!(
+            "SAVEPOINT molt_check_query; {sql} LIMIT 0; ROLLBACK TO SAVEPOINT molt_check_query"
+        ))
         .await
         .map_err(|e| {
             let what = if section.slice.filter.is_some() {
@@ -210,13 +215,22 @@ async fn worker(
     quiet: bool,
 ) -> anyhow::Result<()> {
     let source = snapshot::connect(url).await?;
-    snapshot::begin_shared(&source.client, snapshot_id).await?;
     loop {
         let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
         let Some(section) = next else { break };
         let mut writer = StreamWriter::new(output.section());
         let started = Instant::now();
+        // A transaction per section on the shared snapshot: a transaction
+        // keeps the lock of every table it read until it ends, and the
+        // server's lock table (max_locks_per_transaction x max_connections)
+        // runs out long before 10,000 tables.
+        snapshot::begin_shared(&source.client, snapshot_id).await?;
         let rows = dump_section(&source.client, &section, &mut writer).await?;
+        source
+            .client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| anyhow!("closing a worker transaction: {}", error_text(&e)))?;
         let spill = writer.into_inner().context("writing the stream")?;
         spill.finish().context("writing the stream")?;
         if !quiet {
@@ -228,11 +242,7 @@ async fn worker(
             );
         }
     }
-    source
-        .client
-        .batch_execute("COMMIT")
-        .await
-        .map_err(|e| anyhow!("closing a worker transaction: {}", error_text(&e)))
+    Ok(())
 }
 
 /// Writes one section (header, rows, end) and returns its row count.

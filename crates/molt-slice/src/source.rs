@@ -188,13 +188,17 @@ impl Source {
             Source::Mysql { conn, .. } => {
                 let rows: Vec<(String, String)> = conn
                     .exec(
+                        // COLUMNS in a derived table with its own constants:
+                        // as the inner side of a join, MariaDB reads it for
+                        // every table of every database (10,000 tables: 0.3 s
+                        // per call, quadratic over a plan).
                         "SELECT CAST(k.COLUMN_NAME AS CHAR), CAST(c.DATA_TYPE AS CHAR) \
                          FROM information_schema.KEY_COLUMN_USAGE k \
-                         JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = k.TABLE_SCHEMA \
-                           AND c.TABLE_NAME = k.TABLE_NAME AND c.COLUMN_NAME = k.COLUMN_NAME \
+                         JOIN (SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS \
+                               WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?) c ON c.COLUMN_NAME = k.COLUMN_NAME \
                          WHERE k.TABLE_SCHEMA = ? AND k.TABLE_NAME = ? AND k.CONSTRAINT_NAME = 'PRIMARY' \
                          ORDER BY k.ORDINAL_POSITION",
-                        (&table.schema, &table.name),
+                        (&table.schema, &table.name, &table.schema, &table.name),
                     )
                     .await
                     .with_context(|| format!("reading the primary key of {table}"))?;

@@ -396,6 +396,14 @@ pub async fn dump_all(
         slices
     };
     let mut plans: Vec<Arc<TablePlan>> = Vec::new();
+    // Looked up by name, and each database listed once: per slice, both
+    // would be quadratic in the number of tables.
+    let mut plan_of: std::collections::HashMap<(String, String), Arc<TablePlan>> =
+        std::collections::HashMap::new();
+    let mut listed: std::collections::HashMap<
+        String,
+        std::collections::HashMap<String, catalog::TableInfo>,
+    > = std::collections::HashMap::new();
     let mut databases: Vec<String> = Vec::new();
     for slice in slices {
         let schema = if slice.table.schema.is_empty() {
@@ -406,16 +414,20 @@ pub async fn dump_all(
         if !databases.contains(&schema) {
             databases.push(schema.clone());
         }
-        let plan = match plans
-            .iter()
-            .find(|p| p.header.table.schema == schema && p.header.table.name == slice.table.name)
-        {
+        let key = (schema.clone(), slice.table.name.clone());
+        let plan = match plan_of.get(&key) {
             Some(p) => p.clone(),
             None => {
-                let tables = catalog::list_tables(&mut conn, &schema).await?;
-                let info = tables
-                    .into_iter()
-                    .find(|t| t.name == slice.table.name)
+                if !listed.contains_key(&schema) {
+                    let tables = catalog::list_tables(&mut conn, &schema).await?;
+                    listed.insert(
+                        schema.clone(),
+                        tables.into_iter().map(|t| (t.name.clone(), t)).collect(),
+                    );
+                }
+                let info = listed[&schema]
+                    .get(&slice.table.name)
+                    .cloned()
                     .ok_or_else(|| {
                         MysqlError::Data(format!(
                             "table {schema}.{} not found (or not a base table)",
@@ -426,6 +438,7 @@ pub async fn dump_all(
                     catalog::load_table(&mut conn, &server, &schema, &info, options).await?,
                 );
                 plans.push(p.clone());
+                plan_of.insert(key, p.clone());
                 p
             }
         };
