@@ -75,6 +75,7 @@ fn header(
         sequences: vec![],
         estimated_rows: None,
         notes: vec![],
+        checksum: None,
     }
 }
 
@@ -83,9 +84,29 @@ fn header(
 enum Damage {
     None,
     NoEnd,
+    /// The writer itself puts a wrong digest in the end record (its
+    /// transport checksum then covers the wrong digest).
     WrongDigest,
+    /// The end record's digest is changed after the section was written.
+    DigestAltered,
+    /// A stream without transport checksums (hand-written), with a wrong
+    /// digest.
+    WrongDigestNoChecksum,
     /// A malformed line after this many rows.
     MalformedAfter(usize),
+}
+
+/// Removes every `"checksum":"..."` field from stream text.
+fn strip_checksums(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(",\"checksum\":\"") {
+        out.push_str(&rest[..at]);
+        let value = &rest[at + ",\"checksum\":\"".len()..];
+        rest = &value[value.find('"').unwrap() + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Writes one section and returns its digest.
@@ -95,6 +116,33 @@ fn write_section(
     rows: &[Vec<V>],
     damage: Damage,
 ) -> String {
+    if matches!(
+        damage,
+        Damage::DigestAltered | Damage::WrongDigestNoChecksum
+    ) {
+        let mut written = Vec::new();
+        let digest = {
+            let mut own = StreamWriter::new(&mut written);
+            let digest = write_section(&mut own, h, rows, Damage::None);
+            own.flush().unwrap();
+            digest
+        };
+        let wrong = format!(
+            "{}{}",
+            &digest[..31],
+            if digest.ends_with('0') { '1' } else { '0' }
+        );
+        let mut text = String::from_utf8(written).unwrap().replace(
+            &format!("\"digest\":\"{digest}\""),
+            &format!("\"digest\":\"{wrong}\""),
+        );
+        if damage == Damage::WrongDigestNoChecksum {
+            text = strip_checksums(&text);
+            assert!(!text.contains("checksum"));
+        }
+        w.raw_lines(text.as_bytes()).unwrap();
+        return digest;
+    }
     w.record(&Record::Table(Box::new(h.clone()))).unwrap();
     let cols: Vec<DigestColumn> = h.columns.iter().map(DigestColumn::from).collect();
     let mut hasher = RowHasher::default();
@@ -140,6 +188,7 @@ fn write_section(
             rows: digest.rows,
             digest: hex,
             changes: vec![],
+            checksum: None,
         };
         w.record(&Record::End(end)).unwrap();
     }
@@ -603,6 +652,10 @@ async fn shards_replace_only_their_key_range() {
 }
 
 async fn assert_torn(damage: Damage, expect_in_error: &str) {
+    assert_torn_with(damage, expect_in_error, &[]).await;
+}
+
+async fn assert_torn_with(damage: Damage, expect_in_error: &str, args: &[&str]) {
     let (url, client) = target_db("load_torn").await;
     let good = header(
         "public",
@@ -630,7 +683,7 @@ async fn assert_torn(damage: Damage, expect_in_error: &str) {
     let input = stream_of(&[(&good, &rows, Damage::None), (&bad, &rows, damage)]);
     // Small batches, so that several of the bad section's batches commit
     // before the damage is found.
-    let out = load(&url, &input, &["--batch-rows", "5"]);
+    let out = load(&url, &input, &[&["--batch-rows", "5"], args].concat());
     assert_eq!(out.statuses, vec![1], "{}", out.report());
     let err = &out.stderrs[0];
     assert!(err.contains("public.bad"), "{err}");
@@ -667,8 +720,31 @@ async fn missing_end_record_leaves_nothing() {
 }
 
 #[tokio::test]
-async fn wrong_digest_leaves_nothing() {
-    assert_torn(Damage::WrongDigest, "does not match its end record").await;
+async fn digest_changed_in_transit_leaves_nothing() {
+    assert_torn(
+        Damage::DigestAltered,
+        "not byte for byte what the writer wrote",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_digest_without_checksum_leaves_nothing() {
+    assert_torn(
+        Damage::WrongDigestNoChecksum,
+        "received 40 rows with digest",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn writer_digest_disagreeing_with_its_rows_is_caught_when_recomputing() {
+    assert_torn_with(
+        Damage::WrongDigest,
+        "received 40 rows with digest",
+        &["--recompute-digests"],
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -303,6 +303,7 @@ pub async fn export(
             rows: 0,
             digest: molt_core::digest::SectionDigest::default().hex(),
             changes: Vec::new(),
+            checksum: None,
         }))?;
     }
     let mut total = 0;
@@ -317,6 +318,7 @@ pub async fn export(
             rows: digest.rows,
             digest: digest.hex(),
             changes: Vec::new(),
+            checksum: None,
         }))?;
         writer.maybe_flush()?;
         total += digest.rows;

@@ -431,6 +431,7 @@ fn dump_section<W: std::io::Write>(
             rows: digest.rows,
             digest: digest.hex(),
             changes: changes.clone(),
+            checksum: None,
         }))
         .context("writing the stream")?;
     Ok(SectionStats {

@@ -285,6 +285,7 @@ async fn dump_section<W: Write>(
             rows: digest.rows,
             digest: digest.hex(),
             changes: Vec::new(),
+            checksum: None,
         }))
         .context("writing the stream")?;
     Ok(digest.rows)

@@ -67,6 +67,7 @@ fn main() -> std::io::Result<()> {
         sequences: vec![],
         estimated_rows: Some(rows),
         notes: vec![],
+        checksum: None,
     };
     let mut out = StreamWriter::new(BufWriter::new(std::fs::File::create(
         dir.join("orders.ndjson"),
@@ -142,6 +143,7 @@ fn main() -> std::io::Result<()> {
         rows: digest.rows,
         digest: digest.hex(),
         changes: vec![],
+        checksum: None,
     };
     out.record(&Record::End(end))?;
     out.flush()?;

@@ -146,10 +146,7 @@ pub async fn load(args: Arc<Args>, url: ConnUrl) -> anyhow::Result<i32> {
 
     let (tx, mut rx) = mpsc::channel::<Msg>(8);
     let stop = Arc::new(AtomicBool::new(false));
-    let options = ReaderOptions {
-        max_line_bytes: args.max_line_bytes,
-        ..Default::default()
-    };
+    let options = args.reader_options();
     let (reader_stop, quiet) = (stop.clone(), args.quiet);
     let reader = std::thread::spawn(move || {
         let input = BufReader::with_capacity(1 << 20, std::io::stdin());

@@ -30,7 +30,7 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use molt_core::exit;
 use molt_core::ident::quote_pg_table;
-use molt_core::stream::{ReaderOptions, ResultRecord, SectionEnd, TableHeader, TableName};
+use molt_core::stream::{ResultRecord, SectionEnd, TableHeader, TableName};
 use molt_core::target::finalize::finalize;
 use molt_core::target::foreign_keys::{referenced_tables, FOREIGN_KEY_VIOLATION};
 use molt_core::target::ledger::{Ledger, SectionId};
@@ -138,10 +138,7 @@ pub async fn load(args: Arc<Args>, url: ConnUrl) -> anyhow::Result<i32> {
         )));
     }
     drop(idle_tx);
-    let options = ReaderOptions {
-        max_line_bytes: args.max_line_bytes,
-        ..Default::default()
-    };
+    let options = args.reader_options();
     let batching = Batching {
         rows: args.batch_rows,
         bytes: args.effective_batch_bytes(),

@@ -424,6 +424,7 @@ pub async fn load_table(
         sequences,
         estimated_rows: table.estimated_rows,
         notes,
+        checksum: None,
     };
     Ok(TablePlan {
         header,

@@ -304,6 +304,7 @@ pub async fn dump_section<W: Write>(
         rows: digest.rows,
         digest: digest.hex(),
         changes: changes.clone(),
+        checksum: None,
     }))?;
     Ok(SectionStats {
         table: Some(table.clone()),

@@ -523,6 +523,7 @@ pub fn build_table(
             sequences,
             estimated_rows: table.num_rows,
             notes,
+            checksum: None,
         },
         source_columns: columns,
         mapped: mapped_all,

@@ -176,6 +176,7 @@ impl<'a> Catalog<'a> {
                 sequences: Vec::new(),
                 estimated_rows: (reltuples >= 0.0).then_some(reltuples as u64),
                 notes: Vec::new(),
+                checksum: None,
             },
             oid,
             partitioned,

@@ -476,6 +476,7 @@ f\t\\N\t0001-01-01 00:00:00+00 BC\tinfinity\t\\\\x\t{}\n";
             sequences: vec![],
             estimated_rows: None,
             notes: vec![],
+            checksum: None,
         };
         let mut decoder = RowDecoder::new("public.t", columns);
         let mut w = StreamWriter::new(Vec::new());
@@ -490,6 +491,7 @@ f\t\\N\t0001-01-01 00:00:00+00 BC\tinfinity\t\\\\x\t{}\n";
             rows: d.rows,
             digest: d.hex(),
             changes: vec![],
+            checksum: None,
         }))
         .unwrap();
         let bytes = w.into_inner().unwrap();

@@ -4,6 +4,7 @@
 //! with [`StreamReader`] and written with [`StreamWriter`]; both hold one
 //! line at a time, whatever the size of the stream.
 
+pub mod checksum;
 pub mod csv;
 pub mod ordered;
 mod reader;

@@ -296,6 +296,10 @@ pub struct TableHeader {
     /// Source-specific facts worth keeping (partitioning, engine, comment).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The transport checksum the section's end record carries
+    /// ([`super::checksum::LINES_BLAKE3`]); set by [`super::StreamWriter`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 impl TableHeader {
@@ -324,6 +328,10 @@ pub struct SectionEnd {
     /// policy (e.g. MySQL zero dates written as NULL), by column.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<ValueChange>,
+    /// The transport checksum announced by the table header: see
+    /// [`super::checksum`]. Set by [`super::StreamWriter`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 /// A value change made under a documented, user-chosen policy. Nothing is

@@ -3,9 +3,15 @@
 //! Rows are written straight into one reused byte buffer, JSON-escaping each
 //! value in place, because rows are nearly all of a stream and going through
 //! `serde_json::Value` would allocate for every value.
+//!
+//! The writer also keeps each section's transport checksum
+//! ([`super::checksum`]): it announces it in the table header, hashes the
+//! row lines in bulk as the buffer is flushed, and puts the result in the
+//! end record, so every producer gets it without doing anything.
 
 use std::io::Write;
 
+use super::checksum::{LineChecksum, LINES_BLAKE3};
 use super::record::Record;
 
 /// Flush to the underlying writer once this much is buffered.
@@ -16,6 +22,9 @@ pub struct StreamWriter<W: Write> {
     out: W,
     buf: Vec<u8>,
     bytes_written: u64,
+    /// The open section's checksum, and where in `buf` its unhashed row
+    /// lines start.
+    checksum: Option<(LineChecksum, usize)>,
 }
 
 impl<W: Write> StreamWriter<W> {
@@ -24,14 +33,48 @@ impl<W: Write> StreamWriter<W> {
             out,
             buf: Vec::with_capacity(FLUSH_AT + 64 * 1024),
             bytes_written: 0,
+            checksum: None,
         }
     }
 
-    /// Writes one non-row record.
+    /// Writes one non-row record. A table header opens a checksummed
+    /// section and an end record closes it, with its `checksum` set.
     pub fn record(&mut self, record: &Record) -> std::io::Result<()> {
+        self.hash_rows();
+        match record {
+            Record::Table(header) => {
+                let mut header = header.clone();
+                header.checksum = Some(LINES_BLAKE3.to_string());
+                self.push_record(&Record::Table(header))?;
+                self.checksum = Some((LineChecksum::default(), self.buf.len()));
+            }
+            Record::End(end) => {
+                let mut end = end.clone();
+                end.checksum = self.checksum.take().map(|(sum, _)| sum.finish(&end));
+                self.push_record(&Record::End(end))?;
+            }
+            other => {
+                self.push_record(other)?;
+                if let Some((_, from)) = &mut self.checksum {
+                    *from = self.buf.len();
+                }
+            }
+        }
+        self.maybe_flush()
+    }
+
+    fn push_record(&mut self, record: &Record) -> std::io::Result<()> {
         serde_json::to_writer(&mut self.buf, record).map_err(std::io::Error::other)?;
         self.buf.push(b'\n');
-        self.maybe_flush()
+        Ok(())
+    }
+
+    /// Adds the row lines buffered since the last call to the checksum.
+    fn hash_rows(&mut self) {
+        if let Some((sum, from)) = &mut self.checksum {
+            sum.lines(&self.buf[*from..]);
+            *from = self.buf.len();
+        }
     }
 
     /// Starts a row; values are appended with the returned builder.
@@ -39,10 +82,13 @@ impl<W: Write> StreamWriter<W> {
         RowBuilder::new(&mut self.buf)
     }
 
-    /// Appends bytes that already hold complete lines (a section buffered
-    /// by a parallel worker).
+    /// Appends bytes that already hold complete lines (rows, inside a
+    /// section).
     pub fn raw_lines(&mut self, lines: &[u8]) -> std::io::Result<()> {
         if self.buf.is_empty() && lines.len() >= FLUSH_AT {
+            if let Some((sum, _)) = &mut self.checksum {
+                sum.lines(lines);
+            }
             self.bytes_written += lines.len() as u64;
             return self.out.write_all(lines);
         }
@@ -59,9 +105,13 @@ impl<W: Write> StreamWriter<W> {
     }
 
     fn flush_buffer(&mut self) -> std::io::Result<()> {
+        self.hash_rows();
         self.out.write_all(&self.buf)?;
         self.bytes_written += self.buf.len() as u64;
         self.buf.clear();
+        if let Some((_, from)) = &mut self.checksum {
+            *from = 0;
+        }
         Ok(())
     }
 
