@@ -174,10 +174,15 @@ impl RowDecoder {
             column: column.name.clone(),
             message,
         };
-        let mut fields = line.split(|&b| b == b'\t');
+        // One UTF-8 check for the line: fields are then slices of it. A
+        // field with escapes is checked after unescaping (an octal escape
+        // can make any byte); a line that fails is checked field by field,
+        // so that the error names the column.
+        let line_text = std::str::from_utf8(line).ok();
+        let mut next_field = Some(0);
         let mut row = out.row();
         for column in columns.iter() {
-            let Some(raw) = fields.next() else {
+            let Some(start) = next_field else {
                 return Err(CopyError::Row {
                     table: table.clone(),
                     row: row_no,
@@ -187,23 +192,35 @@ impl RowDecoder {
                     ),
                 });
             };
+            // A raw tab is always a separator: a tab in a value is escaped.
+            let rest = &line[start..];
+            let (len, escaped) = match memchr::memchr2(b'\t', b'\\', rest) {
+                Some(i) if rest[i] == b'\t' => (i, false),
+                Some(i) => (memchr::memchr(b'\t', &rest[i..]).map_or(rest.len(), |j| i + j), true),
+                None => (rest.len(), false),
+            };
+            let end = start + len;
+            next_field = (end < line.len()).then_some(end + 1);
+            let raw = &line[start..end];
             if raw == b"\\N" {
                 row.null();
                 hasher.value(column.digest, None);
                 continue;
             }
-            let raw: &[u8] = if memchr::memchr(b'\\', raw).is_some() {
-                unescape_copy(raw, unescaped);
-                &unescaped[..]
-            } else {
-                raw
-            };
-            let text = std::str::from_utf8(raw).map_err(|e| {
+            let invalid = |e: std::str::Utf8Error| {
                 value_error(
                     column,
                     format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1),
                 )
-            })?;
+            };
+            let text: &str = if escaped {
+                unescape_copy(raw, unescaped);
+                std::str::from_utf8(unescaped).map_err(invalid)?
+            } else if let Some(line_text) = line_text {
+                &line_text[start..end]
+            } else {
+                std::str::from_utf8(raw).map_err(invalid)?
+            };
             if column.array {
                 array_json.clear();
                 let kind = column.kind;
@@ -225,7 +242,7 @@ impl RowDecoder {
                 hasher.value(column.digest, Some(value));
             }
         }
-        if fields.next().is_some() {
+        if next_field.is_some() {
             return Err(CopyError::Row {
                 table: table.clone(),
                 row: row_no,
