@@ -537,6 +537,196 @@ async fn every_type_round_trips_exactly() {
     );
 }
 
+/// Every type COPY BINARY is used for, with edge values, loaded once as
+/// text and once as binary: the two tables must read back the same, and
+/// each result record says which format was used.
+#[tokio::test]
+async fn binary_copy_loads_the_same_values_as_text() {
+    let (url, client) = target_db("load_binary").await;
+    let columns = || {
+        vec![
+            pk(col("id", "INT8", LogicalType::Int), 1),
+            col("i2", "INT2", LogicalType::Int),
+            col("i4", "INT4", LogicalType::Int),
+            col("n", "DECIMAL", LogicalType::Decimal),
+            col("n2", "DECIMAL(12,2)", LogicalType::Decimal),
+            col("ni", "DECIMAL", LogicalType::Int),
+            col("f4", "FLOAT4", LogicalType::Float4),
+            col("f8", "FLOAT8", LogicalType::Float8),
+            col("t", "TEXT", LogicalType::Text),
+            col("vc", "VARCHAR(20)", LogicalType::Text),
+            col("c", "CHAR(4)", LogicalType::Text),
+            col("b", "BOOL", LogicalType::Bool),
+            col("d", "DATE", LogicalType::Date),
+            col("ts", "TIMESTAMP", LogicalType::Timestamp),
+            col("tz", "TIMESTAMPTZ", LogicalType::Timestamptz),
+            col("u", "UUID", LogicalType::Uuid),
+            col("j", "JSONB", LogicalType::Json),
+            col("by", "BYTEA", LogicalType::Bytes),
+        ]
+    };
+    let deep_json = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let rows: Vec<Vec<V>> = vec![
+        vec![
+            s("1"),
+            s("-32768"),
+            s("-2147483648"),
+            s("-0.0010"),
+            s("-9999999999.99"),
+            s("-9223372036854775808"),
+            s("NaN"),
+            s("-Infinity"),
+            s("tab\there\nnew \\ back \"q\" 😀𝄞"),
+            s("é"),
+            s("ab"),
+            s("true"),
+            s("0000-01-01"),
+            s("-0043-03-15 12:00:00"),
+            s("0000-06-01 00:00:00Z"),
+            s("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+            V::S(deep_json.clone()),
+            s("AAH/"),
+        ],
+        vec![
+            s("2"),
+            s("32767"),
+            s("2147483647"),
+            s("12345678901234567890.123456789"),
+            s("0.01"),
+            s("9223372036854775807"),
+            s("3.4028235e38"),
+            s("1.7976931348623157e+308"),
+            s(""),
+            s(""),
+            s("abcd"),
+            s("false"),
+            s("infinity"),
+            s("2024-01-01 24:00:00"),
+            s("2024-01-31 10:00:00.123456Z"),
+            s("00000000-0000-0000-0000-000000000000"),
+            s(r#"{"a": [1, 2.50, {"b": null}], "ü": "\u0001"}"#),
+            s(""),
+        ],
+        vec![
+            s("3"),
+            s("0"),
+            s("0"),
+            s("0"),
+            s("0.00"),
+            s("0"),
+            s("-0"),
+            s("5e-324"),
+            V::Null,
+            V::Null,
+            V::Null,
+            V::Null,
+            s("-infinity"),
+            s("infinity"),
+            s("-infinity"),
+            V::Null,
+            V::Null,
+            V::Null,
+        ],
+        vec![
+            s("4"),
+            V::Null,
+            V::Null,
+            s("NaN"),
+            V::Null,
+            V::Null,
+            s("1.5"),
+            s("0.1"),
+            s("x"),
+            V::Null,
+            V::Null,
+            V::Null,
+            s("2020-02-29"),
+            s("1999-12-31 23:59:59.999999"),
+            s("1970-01-01 00:00:00Z"),
+            V::Null,
+            s("[]"),
+            V::Null,
+        ],
+    ];
+    let mut read_back = Vec::new();
+    for format in ["text", "binary"] {
+        let h = header(
+            "public",
+            &format!("{format}_t"),
+            columns(),
+            None,
+            Shard::whole(),
+        );
+        let out = load(
+            &url,
+            &stream_of(&[(&h, &rows, Damage::None)]),
+            &["--copy-format", format],
+        );
+        out.assert_success();
+        let res = results(&out);
+        assert_eq!(res[0]["rows"], 4);
+        assert_eq!(res[0]["copy_format"], format, "{res:?}");
+        read_back.push(
+            texts(
+                &client,
+                &format!(
+                    "SELECT concat_ws('|', id, i2, i4, n, n2, ni, f4, f8, t, vc, c || '.', b, d, ts, tz, u, j, \
+                     encode(by, 'hex'), num_nulls(i2, i4, n, n2, ni, f4, f8, t, vc, c, b, d, ts, tz, u, j, by)) \
+                     FROM public.{format}_t ORDER BY id"
+                ),
+            )
+            .await,
+        );
+    }
+    assert_eq!(read_back[0], read_back[1]);
+    assert!(
+        read_back[1][0].as_deref().unwrap().starts_with(
+            "1|-32768|-2147483648|-0.0010|-9999999999.99|-9223372036854775808|NaN|-Infinity|tab"
+        ),
+        "{:?}",
+        read_back[1]
+    );
+
+    // A value the target refuses is still named by row and key.
+    let h = header(
+        "public",
+        "narrow",
+        vec![
+            pk(col("id", "INT8", LogicalType::Int), 1),
+            col("code", "VARCHAR(3)", LogicalType::Text),
+        ],
+        None,
+        Shard::whole(),
+    );
+    let narrow: Vec<Vec<V>> = (1..=10)
+        .map(|i| {
+            vec![
+                s(i.to_string()),
+                s(if i == 7 {
+                    "toolong".into()
+                } else {
+                    format!("c{i}")
+                }),
+            ]
+        })
+        .collect();
+    let out = load(
+        &url,
+        &stream_of(&[(&h, &narrow, Damage::None)]),
+        &["--copy-format", "binary", "--batch-rows", "4"],
+    );
+    assert_eq!(out.statuses, vec![1], "{}", out.report());
+    let err = &out.stderrs[0];
+    assert!(
+        err.contains("row 7 of the section, primary key (id) = (7)"),
+        "{err}"
+    );
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM public.narrow").await,
+        0
+    );
+}
+
 #[tokio::test]
 async fn two_slices_of_one_table_replace_only_their_rows() {
     let (url, client) = target_db("load_slices").await;

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 use molt_core::ident::{quote_pg, quote_pg_table};
 use molt_core::stream::{TableHeader, TableName};
+use molt_core::target::copy_binary::{BinaryPlan, BinaryType};
 use molt_core::target::ddl::column_type;
 use molt_core::target::{connect, retry, Target, TargetError};
 use molt_core::ConnUrl;
@@ -57,6 +58,10 @@ pub struct TableCopy {
     columns: String,
     temp_columns: String,
     pk: Option<String>,
+    /// `WITH BINARY` when the rows are COPY BINARY tuples.
+    format: &'static str,
+    /// Each column's binary type, when the rows are binary.
+    pub binary: Option<Vec<BinaryType>>,
 }
 
 impl TableCopy {
@@ -64,14 +69,24 @@ impl TableCopy {
         header: &TableHeader,
         table: &TableName,
         schema_override: Option<&str>,
+        binary: Option<BinaryPlan>,
     ) -> TableCopy {
         let columns: Vec<String> = header.columns.iter().map(|c| quote_pg(&c.name)).collect();
         let columns = columns.join(", ");
+        // Binary values must land in columns of the target's exact types.
         let temp_columns: Vec<String> = header
             .columns
             .iter()
-            .map(|c| format!("{} {}", quote_pg(&c.name), column_type(c, schema_override)))
+            .enumerate()
+            .map(|(i, c)| {
+                let ty = match &binary {
+                    Some(plan) => plan.sql_types[i].clone(),
+                    None => column_type(c, schema_override),
+                };
+                format!("{} {ty}", quote_pg(&c.name))
+            })
             .collect();
+        let format = if binary.is_some() { " WITH BINARY" } else { "" };
         let pk: Vec<String> = header
             .primary_key()
             .iter()
@@ -79,10 +94,15 @@ impl TableCopy {
             .collect();
         TableCopy {
             table: table.clone(),
-            copy_sql: format!("COPY {} ({columns}) FROM STDIN", quote_pg_table(table)),
+            copy_sql: format!(
+                "COPY {} ({columns}) FROM STDIN{format}",
+                quote_pg_table(table)
+            ),
             columns,
             temp_columns: temp_columns.join(", "),
             pk: (!pk.is_empty()).then(|| pk.join(", ")),
+            format,
+            binary: binary.map(|plan| plan.types),
         }
     }
 }
@@ -276,7 +296,10 @@ impl Batch {
             .map_err(|e| before(TargetError::db(ctx("creating the temp table"), e)))?;
         let mut sink = Box::pin(
             client
-                .copy_in::<_, Bytes>(&format!("COPY {temp} ({}) FROM STDIN", copy.columns))
+                .copy_in::<_, Bytes>(&format!(
+                    "COPY {temp} ({}) FROM STDIN{}",
+                    copy.columns, copy.format
+                ))
                 .await
                 .map_err(|e| before(TargetError::db(ctx("copying into the temp table"), e)))?,
         );

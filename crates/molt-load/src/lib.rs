@@ -84,6 +84,12 @@ pub struct Args {
     /// With `--format csv`: the existing target table, SCHEMA.TABLE.
     #[arg(long, value_name = "SCHEMA.TABLE", required_if_eq("format", "csv"))]
     pub table: Option<String>,
+    /// COPY format: `binary` where every column has a binary form and the
+    /// target's column types match (less work for the target's backend),
+    /// `text` always; `auto` uses binary for sections of at least 100,000
+    /// estimated rows. See docs/loading.md.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub copy_format: CopyFormat,
     /// Recompute every section's digest from its rows even when the stream
     /// carries a transport checksum (which is then checked too). Catches a
     /// writer whose digest disagrees with its own rows; costs about 40% more
@@ -93,6 +99,14 @@ pub struct Args {
     /// Longest stream line accepted.
     #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES, hide = true)]
     pub max_line_bytes: usize,
+}
+
+/// How rows are sent with COPY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CopyFormat {
+    Auto,
+    Text,
+    Binary,
 }
 
 /// Input formats.

@@ -833,6 +833,7 @@ impl Writer {
             seconds: section.started.elapsed().as_secs_f64(),
             status: status.into(),
             changes: end.changes,
+            copy_format: None,
         })
     }
 

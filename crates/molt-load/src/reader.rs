@@ -12,13 +12,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 
+use molt_core::stream::checksum::LINES_BLAKE3;
+use molt_core::stream::Field;
 use molt_core::stream::{
     Item, ReaderOptions, Record, SectionEnd, StreamReader, TableHeader, TableName,
 };
-use molt_core::target::copy_in::RowEncoder;
-use tokio::sync::mpsc;
+use molt_core::target::copy_binary::{self, BinaryEncoder, BinaryType};
+use molt_core::target::copy_in::{EncodeError, RowEncoder};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::order::Order;
+use crate::CopyFormat;
 
 /// A chunk is sent once it holds this much COPY text.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -28,6 +32,10 @@ const CHUNK_BYTES: usize = 256 * 1024;
 pub enum Msg {
     Start {
         header: Box<TableHeader>,
+        /// When the reader would send this section in binary: where the
+        /// worker answers, once the table is ready, with the binary type of
+        /// each column, or `None` for text.
+        binary: Option<oneshot::Sender<Option<Vec<BinaryType>>>>,
     },
     /// COPY text of whole rows; `end_of_batch` closes the current batch.
     Rows {
@@ -36,13 +44,9 @@ pub enum Msg {
         end_of_batch: bool,
     },
     /// The end record; the reader has checked count and digest.
-    End {
-        end: SectionEnd,
-    },
+    End { end: SectionEnd },
     /// The stream is unusable inside this section.
-    Torn {
-        error: String,
-    },
+    Torn { error: String },
 }
 
 /// Where sections go: idle workers, and the load order's bookkeeping.
@@ -63,11 +67,64 @@ impl Sections {
     }
 }
 
-/// Batching limits.
+/// Batching limits, and the COPY format asked for.
 #[derive(Clone, Copy, Debug)]
 pub struct Batching {
     pub rows: u64,
     pub bytes: u64,
+    pub format: CopyFormat,
+}
+
+/// `--copy-format auto` sends sections of at least this many estimated
+/// rows in binary: below it, the round trip to ask the target for its
+/// column types costs more than binary saves.
+const AUTO_BINARY_MIN_ROWS: u64 = 100_000;
+
+/// A section's rows as COPY text or COPY BINARY tuples.
+enum Encoder {
+    Text(RowEncoder),
+    Binary(BinaryEncoder),
+}
+
+impl Encoder {
+    fn encode_row<'a>(
+        &mut self,
+        fields: impl IntoIterator<Item = Field<'a>>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        match self {
+            Encoder::Text(e) => e.encode_row(fields, out),
+            Encoder::Binary(e) => e.encode_row(fields, out),
+        }
+    }
+
+    /// Starts a batch (one COPY).
+    fn begin_batch(&self, out: &mut Vec<u8>) {
+        if let Encoder::Binary(_) = self {
+            out.extend_from_slice(copy_binary::SIGNATURE);
+        }
+    }
+
+    /// Ends a batch.
+    fn end_batch(&self, out: &mut Vec<u8>) {
+        if let Encoder::Binary(_) = self {
+            out.extend_from_slice(copy_binary::TRAILER);
+        }
+    }
+}
+
+/// Whether to ask the worker for binary COPY: only for sections written
+/// by molt (a transport checksum means every value is in exactly the
+/// stream's documented form), whose columns all may have a binary form.
+fn wants_binary(header: &TableHeader, format: CopyFormat) -> bool {
+    let big_enough = match format {
+        CopyFormat::Text => return false,
+        CopyFormat::Binary => true,
+        CopyFormat::Auto => header.estimated_rows.unwrap_or(0) >= AUTO_BINARY_MIN_ROWS,
+    };
+    big_enough
+        && header.checksum.as_deref() == Some(LINES_BLAKE3)
+        && copy_binary::may_use_binary(header)
 }
 
 /// How reading ended.
@@ -92,7 +149,7 @@ pub fn read_stream(
     let mut reader = StreamReader::with_options(input, options);
     let mut outcome = ReadOutcome::default();
     // The open section: its worker, encoder and pending chunk.
-    let mut open: Option<(usize, RowEncoder, Vec<u8>, u64, u64, u64)> = None;
+    let mut open: Option<(usize, Encoder, Vec<u8>, u64, u64, u64)> = None;
     loop {
         if stop.load(Ordering::Relaxed) {
             break;
@@ -118,6 +175,9 @@ pub fn read_stream(
                 else {
                     continue; // the reader refuses rows outside sections
                 };
+                if *batch_rows == 0 {
+                    encoder.begin_batch(buf);
+                }
                 let before = buf.len();
                 if let Err(e) = encoder.encode_row(row.iter(), buf) {
                     bad_row = Some((*w, e));
@@ -127,6 +187,9 @@ pub fn read_stream(
                     *batch_bytes += (buf.len() - before) as u64;
                     let end_of_batch =
                         *batch_rows >= batching.rows || *batch_bytes >= batching.bytes;
+                    if end_of_batch {
+                        encoder.end_batch(buf);
+                    }
                     if end_of_batch || buf.len() >= CHUNK_BYTES {
                         let data = bytes::Bytes::from(std::mem::replace(
                             buf,
@@ -152,17 +215,41 @@ pub fn read_stream(
                 let target = sections.target(header.target_name());
                 sections.order.started(&target, &header);
                 let Ok(w) = sections.idle.recv() else { break };
-                let encoder = RowEncoder::new(&header);
-                if workers[w].blocking_send(Msg::Start { header }).is_err() {
+                let (reply, answer) = if wants_binary(&header, batching.format) {
+                    let (tx, rx) = oneshot::channel();
+                    (Some(tx), Some(rx))
+                } else {
+                    (None, None)
+                };
+                let text = RowEncoder::new(&header);
+                let binary_header = answer.is_some().then(|| header.clone());
+                if workers[w]
+                    .blocking_send(Msg::Start {
+                        header,
+                        binary: reply,
+                    })
+                    .is_err()
+                {
                     break;
                 }
+                // The worker answers once the table is ready (or drops the
+                // sender when it fails, and text is as good as anything).
+                let encoder = match (answer.map(|rx| rx.blocking_recv()), binary_header) {
+                    (Some(Ok(Some(types))), Some(h)) => {
+                        Encoder::Binary(BinaryEncoder::new(&h, &types))
+                    }
+                    _ => Encoder::Text(text),
+                };
                 outcome.sections += 1;
                 open = Some((w, encoder, Vec::with_capacity(CHUNK_BYTES + 4096), 0, 0, 0));
             }
             Item::Record(Record::End(end)) => {
-                let Some((w, _, buf, chunk_rows, ..)) = open.take() else {
+                let Some((w, encoder, mut buf, chunk_rows, batch_rows, _)) = open.take() else {
                     continue;
                 };
+                if batch_rows > 0 {
+                    encoder.end_batch(&mut buf);
+                }
                 if !buf.is_empty() {
                     let msg = Msg::Rows {
                         data: bytes::Bytes::from(buf),

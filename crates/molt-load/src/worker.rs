@@ -31,6 +31,7 @@ use bytes::Bytes;
 use molt_core::exit;
 use molt_core::ident::quote_pg_table;
 use molt_core::stream::{ResultRecord, SectionEnd, TableHeader, TableName};
+use molt_core::target::copy_binary::{self, BinaryPlan, BinaryType};
 use molt_core::target::finalize::finalize;
 use molt_core::target::foreign_keys::{referenced_tables, FOREIGN_KEY_VIOLATION};
 use molt_core::target::ledger::{Ledger, SectionId};
@@ -38,7 +39,7 @@ use molt_core::target::sequences::set_sequences;
 use molt_core::target::slice::{section_predicate, SlicePredicate};
 use molt_core::target::{ddl, retry, Flavour, TargetError};
 use molt_core::ConnUrl;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::batch::{Batch, Conn, TableCopy};
 use crate::order::{Deferred, Order};
@@ -142,6 +143,7 @@ pub async fn load(args: Arc<Args>, url: ConnUrl) -> anyhow::Result<i32> {
     let batching = Batching {
         rows: args.batch_rows,
         bytes: args.effective_batch_bytes(),
+        format: args.copy_format,
     };
     let (stop, quiet) = (shared.stop.clone(), args.quiet);
     let (order, schema) = (shared.order.clone(), args.schema.clone());
@@ -323,12 +325,12 @@ async fn worker_loop(
             return;
         }
         let Some(msg) = rx.recv().await else { return };
-        let Msg::Start { header, .. } = msg else {
+        let Msg::Start { header, binary } = msg else {
             continue;
         };
         let target = target_of(&header, shared.args.schema.as_deref());
         let key = header.clone();
-        match load_section(&mut conn, &mut rx, &shared, header).await {
+        match load_section(&mut conn, &mut rx, &shared, header, binary).await {
             Ok(Outcome::Done(record)) => {
                 shared.order.finished(&target, &key);
                 if let Err(e) = shared.out.result(*record) {
@@ -549,8 +551,21 @@ impl Writer<'_> {
             "{detail}; line {line} of this batch is row {} of the section",
             self.rows + line
         );
-        if let Some(row) = nth_copy_line(&self.batch_chunks, line) {
-            let fields: Vec<&[u8]> = row.split(|b| *b == b'\t').collect();
+        let fields: Option<Vec<String>> = match &self.copy.binary {
+            Some(types) => copy_binary::nth_tuple(&self.batch_chunks, line).map(|tuple| {
+                tuple
+                    .iter()
+                    .zip(types)
+                    .map(|(value, ty)| copy_binary::describe(*ty, value.as_deref()))
+                    .collect()
+            }),
+            None => nth_copy_line(&self.batch_chunks, line).map(|row| {
+                row.split(|b| *b == b'\t')
+                    .map(unescape_copy_field)
+                    .collect()
+            }),
+        };
+        if let Some(fields) = fields {
             let key = self.header.primary_key();
             let positions: Vec<(&str, usize)> = key
                 .iter()
@@ -561,10 +576,8 @@ impl Writer<'_> {
                 .collect();
             if !positions.is_empty() && positions.iter().all(|(_, i)| *i < fields.len()) {
                 let names: Vec<&str> = positions.iter().map(|(n, _)| *n).collect();
-                let values: Vec<String> = positions
-                    .iter()
-                    .map(|(_, i)| unescape_copy_field(fields[*i]))
-                    .collect();
+                let values: Vec<&str> =
+                    positions.iter().map(|(_, i)| fields[*i].as_str()).collect();
                 located.push_str(&format!(
                     ", primary key ({}) = ({})",
                     names.join(", "),
@@ -639,7 +652,11 @@ pub struct SectionCtx {
 }
 
 impl SectionCtx {
-    fn new(shared: &Shared, header: Box<TableHeader>) -> Result<SectionCtx, String> {
+    fn new(
+        shared: &Shared,
+        header: Box<TableHeader>,
+        binary: Option<BinaryPlan>,
+    ) -> Result<SectionCtx, String> {
         let schema = shared.args.schema.as_deref();
         let target = target_of(&header, schema);
         let phase = if header.slice.phase.is_empty() {
@@ -650,7 +667,7 @@ impl SectionCtx {
         let label = format!("table {target} shard {}{phase}", header.slice.shard);
         let predicate = section_predicate(&header, schema).map_err(|e| format!("{label}: {e}"))?;
         Ok(SectionCtx {
-            copy: TableCopy::new(&header, &target, schema),
+            copy: TableCopy::new(&header, &target, schema, binary),
             id: SectionId::new(&header, &target),
             predicate,
             label,
@@ -676,6 +693,14 @@ impl SectionCtx {
             seconds: self.started.elapsed().as_secs_f64(),
             status: status.into(),
             changes: end.changes,
+            copy_format: Some(
+                if self.copy.binary.is_some() {
+                    "binary"
+                } else {
+                    "text"
+                }
+                .into(),
+            ),
         }
     }
 
@@ -746,6 +771,7 @@ async fn load_section(
     rx: &mut mpsc::Receiver<Msg>,
     shared: &Shared,
     header: Box<TableHeader>,
+    binary_reply: Option<oneshot::Sender<Option<Vec<BinaryType>>>>,
 ) -> Result<Outcome, String> {
     let args = &shared.args;
     let schema = args.schema.as_deref();
@@ -758,7 +784,23 @@ async fn load_section(
     prepare(conn, shared, &header, &target)
         .await
         .map_err(|e| fail(&e))?;
-    let section = SectionCtx::new(shared, header)?;
+    // The reader waits for this answer before it encodes a row.
+    let binary = match binary_reply {
+        Some(reply) if !args.dry_run => {
+            let client = &conn.get().await.map_err(|e| fail(&e))?.client;
+            let plan = copy_binary::plan(client, &header, &target)
+                .await
+                .map_err(|e| fail(&e))?;
+            let _ = reply.send(plan.as_ref().map(|p| p.types.clone()));
+            plan
+        }
+        Some(reply) => {
+            let _ = reply.send(None);
+            None
+        }
+        None => None,
+    };
+    let section = SectionCtx::new(shared, header, binary)?;
 
     if args.dry_run {
         let delete = shared

@@ -196,7 +196,10 @@ impl RowDecoder {
             let rest = &line[start..];
             let (len, escaped) = match memchr::memchr2(b'\t', b'\\', rest) {
                 Some(i) if rest[i] == b'\t' => (i, false),
-                Some(i) => (memchr::memchr(b'\t', &rest[i..]).map_or(rest.len(), |j| i + j), true),
+                Some(i) => (
+                    memchr::memchr(b'\t', &rest[i..]).map_or(rest.len(), |j| i + j),
+                    true,
+                ),
                 None => (rest.len(), false),
             };
             let end = start + len;

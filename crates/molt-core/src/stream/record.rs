@@ -360,6 +360,9 @@ pub struct ResultRecord {
     pub status: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<ValueChange>,
+    /// How molt-load sent the rows: `text` or `binary` COPY.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_format: Option<String>,
 }
 
 /// Everything that can appear in a stream, one variant per record type.

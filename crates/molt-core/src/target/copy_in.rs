@@ -132,7 +132,7 @@ static COPY_ESCAPE: [bool; 256] = {
 /// PostgreSQL and CockroachDB store no U+0000 in text, JSON or arrays, and
 /// COPY has no escape for it: the row is refused here, naming it, rather
 /// than letting the server refuse a whole batch.
-const NUL_MESSAGE: &str =
+pub(crate) const NUL_MESSAGE: &str =
     "the value contains a NUL byte (U+0000), which PostgreSQL and CockroachDB cannot store in text";
 
 /// Appends `text` escaped for COPY text format; refuses a NUL byte (found

@@ -18,6 +18,7 @@
 //! impossible the CockroachDB form sits in [`flavour`].
 
 pub mod conn;
+pub mod copy_binary;
 pub mod copy_in;
 pub mod ddl;
 pub mod finalize;
