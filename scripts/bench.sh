@@ -3,7 +3,7 @@
 # scripts/bench.sh - speed and memory of molt against the baseline tools, in
 # the same run, on the same data, reported as ratios.
 #
-#   scripts/bench.sh [--rows N] [--jobs J] [pg] [mysql] [verify]   (default: all three)
+#   scripts/bench.sh [--rows N] [--jobs J] [--runs R] [pg] [mysql] [verify]   (default: all three)
 #
 #   pg      molt-dump | molt-load  vs  psql \copy | psql \copy        (PostgreSQL -> target)
 #   mysql   molt-dump | molt-load  vs  pgloader                        (MariaDB -> target)
@@ -13,8 +13,11 @@
 # MOLT_TEST_PG_TARGET and MOLT_TEST_MYSQL_SOURCE are set, builds the tools in
 # release mode, and installs pgloader (apt) and data-diff (a virtualenv under
 # target/bench-venv) when it runs as root and they are missing. Peak memory is
-# the maximum resident set size from GNU time. Timings are wall-clock seconds;
-# on a shared 2-core machine run it twice and read the ratios, not the seconds.
+# the maximum resident set size from GNU time. Timings are wall-clock seconds.
+# The pg and mysql comparisons run each side --runs times (default 3),
+# alternating which goes first, after a CHECKPOINT on both servers and with
+# the source table already vacuumed (so that no background work lands in one
+# side's run), and report the median of each side and their ratio.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,11 +27,13 @@ source "$repo/scripts/lib/servers.sh"
 
 rows=2000000
 jobs=2
+runs=3
 parts=()
 while [ $# -gt 0 ]; do
     case $1 in
         --rows) rows=$2; shift 2 ;;
         --jobs) jobs=$2; shift 2 ;;
+        --runs) runs=$2; shift 2 ;;
         pg|mysql|verify) parts+=("$1"); shift ;;
         -h|--help) sed -n '3,18p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -84,6 +89,24 @@ timed() {
     awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f\n", b - a }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# settle: no dirty buffers or WAL left over from the previous run.
+settle() { pg "$pg_src_server" "CHECKPOINT"; pg "$pg_tgt_server" "CHECKPOINT"; sync; }
+# compare A_FN B_FN: runs both --runs times, alternating the order; sets
+# a_times, b_times (all runs) and a, b (medians).
+compare() {
+    local i first second t
+    a_times=() b_times=()
+    for ((i = 1; i <= runs; i++)); do
+        if ((i % 2)); then first=$1 second=$2; else first=$2 second=$1; fi
+        for fn in "$first" "$second"; do
+            settle
+            t=$("$fn")
+            if [ "$fn" = "$1" ]; then a_times+=("$t"); else b_times+=("$t"); fi
+        done
+    done
+    a=$(median "${a_times[@]}") b=$(median "${b_times[@]}")
+}
 per_second() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
 rss_mb() { awk '{printf "%.1f", $1 / 1024}' "$1"; }
 T="/usr/bin/time -f %M -o"
@@ -99,20 +122,30 @@ if want pg || want verify; then
         (i % 100000) / 100.0, (ARRAY['new','paid','shipped','returned'])[1 + i % 4],
         timestamp '2024-01-01' + i * interval '1 second', CASE WHEN i % 10 = 0 THEN NULL ELSE 'note ' || md5(i::text) END,
         jsonb_build_object('sku', 'SKU-' || (i % 5000), 'qty', 1 + i % 9, 'tags', jsonb_build_array('a', 'b'))
-        FROM generate_series(1, $rows) i; ANALYZE orders"
+        FROM generate_series(1, $rows) i"
+    pg "$src_db" "VACUUM (ANALYZE) orders"
 fi
 
 if want pg; then
-    say "pg: (a) psql \\copy | psql \\copy"
-    a_db=$(pg_fresh "$pg_tgt_server" bench_psql)
-    pg "$a_db" "$orders_pg"
-    a=$(timed "psql -X -q -d '$src_db' -c '\\copy orders to stdout' | psql -X -q -d '$a_db' -c '\\copy orders from stdin'")
-    say "pg: (b) molt-dump | molt-load --jobs $jobs"
-    b_db=$(pg_fresh "$pg_tgt_server" bench_molt)
-    b=$(timed "$T /tmp/molt-bench-dump.rss $bin/molt-dump --quiet --source '$src_db' --table public.orders --jobs $jobs | $T /tmp/molt-bench-load.rss $bin/molt-load --quiet --target '$b_db' --jobs $jobs")
-    n=$(pg_value "$b_db" "SELECT count(*) FROM orders")
+    # Each run loads into a fresh database (molt-load would skip a section
+    # its ledger already holds).
+    pg_a() {
+        say "pg: (a) psql \\copy | psql \\copy"
+        local db
+        db=$(pg_fresh "$pg_tgt_server" bench_psql)
+        pg "$db" "$orders_pg"
+        timed "psql -X -q -d '$src_db' -c '\\copy orders to stdout' | psql -X -q -d '$db' -c '\\copy orders from stdin'"
+    }
+    pg_b() {
+        say "pg: (b) molt-dump | molt-load --jobs $jobs"
+        local db
+        db=$(pg_fresh "$pg_tgt_server" bench_molt)
+        timed "$T /tmp/molt-bench-dump.rss $bin/molt-dump --quiet --source '$src_db' --table public.orders --jobs $jobs | $T /tmp/molt-bench-load.rss $bin/molt-load --quiet --target '$db' --jobs $jobs"
+    }
+    compare pg_a pg_b
+    n=$(pg_value "$(with_db "$pg_tgt_server" bench_molt)" "SELECT count(*) FROM orders")
     [ "$n" = "$rows" ] || { echo "bench.sh: molt loaded $n rows, expected $rows" >&2; exit 1; }
-    record "pg->target $rows rows: psql|psql ${a}s ($(per_second "$rows" "$a") rows/s); molt-dump|molt-load ${b}s ($(per_second "$rows" "$b") rows/s); ratio molt/psql $(ratio "$b" "$a"); peak RSS molt-dump $(rss_mb /tmp/molt-bench-dump.rss) MB, molt-load $(rss_mb /tmp/molt-bench-load.rss) MB"
+    record "pg->target $rows rows, median of $runs: psql|psql ${a}s ($(per_second "$rows" "$a") rows/s); molt-dump|molt-load ${b}s ($(per_second "$rows" "$b") rows/s); ratio molt/psql $(ratio "$b" "$a"); runs psql ${a_times[*]}, molt ${b_times[*]}; peak RSS molt-dump $(rss_mb /tmp/molt-bench-dump.rss) MB, molt-load $(rss_mb /tmp/molt-bench-load.rss) MB"
 fi
 
 if want mysql || want verify; then
@@ -124,7 +157,7 @@ if want mysql || want verify; then
         INSERT INTO orders SELECT seq, seq % 1000, CHAR(65 + seq % 4), CONCAT('customer', seq, '@example.com'), (seq % 100000) / 100.0,
         ELT(1 + seq % 4, 'new', 'paid', 'shipped', 'returned'), TIMESTAMP '2024-01-01 00:00:00' + INTERVAL seq SECOND,
         IF(seq % 10 = 0, NULL, CONCAT('note ', MD5(seq))), JSON_OBJECT('sku', CONCAT('SKU-', seq % 5000), 'qty', 1 + seq % 9, 'tags', JSON_ARRAY('a', 'b'))
-        FROM seq_1_to_$rows"
+        FROM seq_1_to_$rows; ANALYZE TABLE orders" >/dev/null
 fi
 
 if want mysql; then
@@ -132,27 +165,34 @@ if want mysql; then
         say "installing pgloader"
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgloader >/dev/null || apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgloader >/dev/null
     fi
-    b_db=$(pg_fresh "$pg_tgt_server" bench_molt_my)
-    say "mysql: (b) molt-dump | molt-load --jobs $jobs"
-    b=$(timed "$T /tmp/molt-bench-dump.rss $bin/molt-dump --quiet --source '$my_db' --table bench_src.orders --jobs $jobs | $T /tmp/molt-bench-load.rss $bin/molt-load --quiet --target '$b_db' --jobs $jobs")
-    n=$(pg_value "$b_db" "SELECT count(*) FROM public.orders")
-    [ "$n" = "$rows" ] || { echo "bench.sh: molt loaded $n rows from MariaDB, expected $rows" >&2; exit 1; }
-    line="mysql->target $rows rows: molt-dump|molt-load ${b}s ($(per_second "$rows" "$b") rows/s), peak RSS molt-dump $(rss_mb /tmp/molt-bench-dump.rss) MB, molt-load $(rss_mb /tmp/molt-bench-load.rss) MB"
-    if command -v pgloader >/dev/null 2>&1; then
+    my_b() {
+        say "mysql: (b) molt-dump | molt-load --jobs $jobs"
+        local db
+        db=$(pg_fresh "$pg_tgt_server" bench_molt_my)
+        timed "$T /tmp/molt-bench-dump.rss $bin/molt-dump --quiet --source '$my_db' --table bench_src.orders --jobs $jobs | $T /tmp/molt-bench-load.rss $bin/molt-load --quiet --target '$db' --jobs $jobs"
+    }
+    my_a() {
         say "mysql: (a) pgloader"
-        a_db=$(pg_fresh "$pg_tgt_server" bench_pgloader)
+        local db cmd
+        db=$(pg_fresh "$pg_tgt_server" bench_pgloader)
         cmd=$(mktemp --suffix .load)
         # pgloader's defaults exhaust its heap on 2M rows: a larger heap and a smaller prefetch.
         cat >"$cmd" <<LOAD
-LOAD DATABASE FROM $my_db INTO $a_db
+LOAD DATABASE FROM $my_db INTO $db
 WITH include drop, create tables, create indexes, reset sequences, workers = 4, concurrency = 1, prefetch rows = 10000
 SET work_mem to '64MB', maintenance_work_mem to '256MB';
 LOAD
-        a=$(timed "pgloader --dynamic-space-size 4096 --no-ssl-cert-verification $cmd")
-        line="$line; pgloader ${a}s; ratio molt/pgloader $(ratio "$b" "$a")"
+        timed "pgloader --dynamic-space-size 4096 --no-ssl-cert-verification $cmd"
+    }
+    if command -v pgloader >/dev/null 2>&1; then
+        compare my_a my_b
+        line="mysql->target $rows rows, median of $runs: molt-dump|molt-load ${b}s ($(per_second "$rows" "$b") rows/s), peak RSS molt-dump $(rss_mb /tmp/molt-bench-dump.rss) MB, molt-load $(rss_mb /tmp/molt-bench-load.rss) MB; pgloader ${a}s; ratio molt/pgloader $(ratio "$b" "$a"); runs pgloader ${a_times[*]}, molt ${b_times[*]}"
     else
-        line="$line; pgloader not installed (not root?): no baseline"
+        b=$(my_b)
+        line="mysql->target $rows rows: molt-dump|molt-load ${b}s ($(per_second "$rows" "$b") rows/s); pgloader not installed (not root?): no baseline"
     fi
+    n=$(pg_value "$(with_db "$pg_tgt_server" bench_molt_my)" "SELECT count(*) FROM public.orders")
+    [ "$n" = "$rows" ] || { echo "bench.sh: molt loaded $n rows from MariaDB, expected $rows" >&2; exit 1; }
     record "$line"
 fi
 
