@@ -211,6 +211,9 @@ async fn chinook_mysql_migrates_to_what_the_postgresql_script_holds() {
                     migrated.clone(),
                     "--finalize".into(),
                     "-q".into(),
+                    // MySQL's values through the binary COPY encoders.
+                    "--copy-format".into(),
+                    "binary".into(),
                 ],
             ),
         ],
@@ -218,6 +221,12 @@ async fn chinook_mysql_migrates_to_what_the_postgresql_script_holds() {
         &[],
     );
     out.assert_success();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.matches(r#""copy_format":"binary""#).count(),
+        11,
+        "every Chinook table has binary forms for its types: {stdout}"
+    );
     assert!(
         out.stderrs[0].contains("11 sections, 15607 rows"),
         "molt-dump's summary: {}",

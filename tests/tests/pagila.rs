@@ -56,6 +56,10 @@ async fn pagila_arrives_with_equal_counts_and_contents() {
                     "--jobs".into(),
                     "2".into(),
                     "--finalize".into(),
+                    // Every table whose types allow it goes through the
+                    // binary COPY encoders (by default only large ones do).
+                    "--copy-format".into(),
+                    "binary".into(),
                 ],
             ),
         ],
@@ -63,6 +67,28 @@ async fn pagila_arrives_with_equal_counts_and_contents() {
         &[],
     );
     out.assert_success();
+    let formats: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["type"] == "result")
+        .map(|r| {
+            let table = r["table"]["name"].as_str().unwrap_or_default().to_string();
+            (
+                table,
+                r["copy_format"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let format_of = |t: &str| {
+        formats
+            .iter()
+            .find(|(n, _)| n == t)
+            .map(|(_, f)| f.as_str())
+    };
+    // payment: int, numeric, timestamptz; film: an enum and a text[] column.
+    assert_eq!(format_of("payment"), Some("binary"), "{formats:?}");
+    assert_eq!(format_of("rental"), Some("binary"), "{formats:?}");
+    assert_eq!(format_of("film"), Some("text"), "{formats:?}");
     let tables = query_lines(&source, TABLES_SQL);
     assert!(tables.len() >= 15, "{tables:?}");
     let expected_counts = [
