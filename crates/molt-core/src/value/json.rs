@@ -106,13 +106,16 @@ impl<'a> Parser<'a> {
         } else if !digits(&mut pos) {
             return None;
         }
+        let mut plain_integer = true;
         if bytes.get(pos) == Some(&b'.') {
+            plain_integer = false;
             pos += 1;
             if !digits(&mut pos) {
                 return None;
             }
         }
         if matches!(bytes.get(pos), Some(b'e' | b'E')) {
+            plain_integer = false;
             pos += 1;
             if matches!(bytes.get(pos), Some(b'+' | b'-')) {
                 pos += 1;
@@ -124,6 +127,11 @@ impl<'a> Parser<'a> {
         self.pos = pos;
         // ASCII by construction.
         let text = std::str::from_utf8(&bytes[start..pos]).ok()?;
+        // The grammar allows no leading zero, so an integer is canonical
+        // unless it is `-0`.
+        if plain_integer && text != "-0" {
+            return Some(std::borrow::Cow::Borrowed(text));
+        }
         Some(super::canonical::canonical_decimal(text))
     }
 
@@ -208,17 +216,13 @@ impl<'a> Parser<'a> {
             b't' => self.write_literal("true", out),
             b'f' => self.write_literal("false", out),
             b'"' => {
-                let inner = self.raw_string()?;
-                if inner.iter().any(|&b| b == b'\\' || b < 0x20) {
-                    let literal =
-                        std::str::from_utf8(&self.bytes[self.pos - inner.len() - 2..self.pos])
-                            .ok()?;
+                let (quoted, special) = self.quoted_string()?;
+                if special {
+                    let literal = std::str::from_utf8(quoted).ok()?;
                     let value = serde_json::from_str::<String>(literal).ok()?;
                     crate::stream::push_json_string(out, &value);
                 } else {
-                    out.push(b'"');
-                    out.extend_from_slice(inner);
-                    out.push(b'"');
+                    out.extend_from_slice(quoted);
                 }
                 Some(())
             }
@@ -277,9 +281,9 @@ impl<'a> Parser<'a> {
                 if self.bytes.get(self.pos) != Some(&b'"') {
                     return None;
                 }
-                let key = self.raw_string()?;
+                let (quoted, escaped) = self.quoted_string()?;
+                let key = &quoted[1..quoted.len() - 1];
                 let in_order = previous.map_or(true, |p| p < key);
-                let escaped = key.iter().any(|&b| b == b'\\' || b < 0x20);
                 if !in_order && !escaped {
                     // Start over, sorting this object's members.
                     out.truncate(start_len);
@@ -300,9 +304,8 @@ impl<'a> Parser<'a> {
                     return Some(());
                 }
                 previous = Some(key);
-                out.push(b'"');
-                out.extend_from_slice(key);
-                out.extend_from_slice(b"\":");
+                out.extend_from_slice(quoted);
+                out.push(b':');
                 self.skip_ws();
                 if self.bytes.get(self.pos) != Some(&b':') {
                     return None;
@@ -407,20 +410,34 @@ impl<'a> Parser<'a> {
     /// The raw content between the quotes of the string at `pos`, escapes
     /// untouched; `pos` moves past the closing quote.
     fn raw_string(&mut self) -> Option<&'a [u8]> {
+        self.quoted_string().map(|(quoted, _)| &quoted[1..quoted.len() - 1])
+    }
+
+    /// The string at `pos` with its quotes, as written, and whether it
+    /// holds an escape or a control character (then it is not in canonical
+    /// form as written); `pos` moves past the closing quote.
+    #[inline]
+    fn quoted_string(&mut self) -> Option<(&'a [u8], bool)> {
+        let bytes: &'a [u8] = self.bytes;
         let start = self.pos;
-        self.pos += 1;
+        let mut pos = start + 1;
+        let mut special = false;
         loop {
-            match *self.bytes.get(self.pos)? {
-                b'\\' => self.pos += 2,
-                b'"' => {
-                    self.pos += 1;
-                    break;
+            match *bytes.get(pos)? {
+                b'\\' => {
+                    special = true;
+                    pos += 2;
                 }
-                _ => self.pos += 1,
+                b'"' => break,
+                b if b < 0x20 => {
+                    special = true;
+                    pos += 1;
+                }
+                _ => pos += 1,
             }
         }
-        let bytes: &'a [u8] = self.bytes;
-        bytes.get(start + 1..self.pos - 1)
+        self.pos = pos + 1;
+        Some((&bytes[start..=pos], special))
     }
 
     fn enter(&mut self) -> Option<()> {
