@@ -410,7 +410,8 @@ impl<'a> Parser<'a> {
     /// The raw content between the quotes of the string at `pos`, escapes
     /// untouched; `pos` moves past the closing quote.
     fn raw_string(&mut self) -> Option<&'a [u8]> {
-        self.quoted_string().map(|(quoted, _)| &quoted[1..quoted.len() - 1])
+        self.quoted_string()
+            .map(|(quoted, _)| &quoted[1..quoted.len() - 1])
     }
 
     /// The string at `pos` with its quotes, as written, and whether it
