@@ -310,7 +310,14 @@ fn encode_field(ty: BinaryType, text: &str, out: &mut Vec<u8>) -> Result<(), Str
 
 /// Text as its bytes; PostgreSQL and CockroachDB store no U+0000 in text.
 fn push_text(text: &str, out: &mut Vec<u8>) -> Result<(), String> {
-    if memchr::memchr(0, text.as_bytes()).is_some() {
+    let bytes = text.as_bytes();
+    // memchr's setup costs more than a plain loop over a short value.
+    let has_nul = if bytes.len() < 32 {
+        bytes.contains(&0)
+    } else {
+        memchr::memchr(0, bytes).is_some()
+    };
+    if has_nul {
         return Err(super::copy_in::NUL_MESSAGE.to_string());
     }
     out.extend_from_slice(text.as_bytes());
@@ -392,7 +399,6 @@ fn push_numeric(text: &str, out: &mut Vec<u8>) -> Result<(), String> {
     let lead = (4 - int_part.len() % 4) % 4;
     let int_groups = (int_part.len() + lead) / 4;
     let frac_groups = frac.len().div_ceil(4);
-    let mut digits: Vec<u16> = Vec::with_capacity(int_groups + frac_groups);
     let digit_at = |i: usize| -> u16 {
         // i indexes the integer part left-padded with `lead` zeros, then
         // the fraction right-padded with zeros.
@@ -405,35 +411,49 @@ fn push_numeric(text: &str, out: &mut Vec<u8>) -> Result<(), String> {
                 .map_or(0, |b| u16::from(b - b'0'))
         }
     };
-    for g in 0..int_groups + frac_groups {
-        let base = g * 4;
-        digits.push(
-            digit_at(base) * 1000
-                + digit_at(base + 1) * 100
-                + digit_at(base + 2) * 10
-                + digit_at(base + 3),
-        );
-    }
-    let mut weight = int_groups as i32 - 1;
-    let leading_zeros = digits.iter().take_while(|d| **d == 0).count();
-    digits.drain(..leading_zeros);
-    weight -= leading_zeros as i32;
-    while digits.last() == Some(&0) {
-        digits.pop();
-    }
-    let (weight, sign) = if digits.is_empty() {
-        (0, 0)
+    // Each group computed once, on the stack for up to 128 digits.
+    let groups = int_groups + frac_groups;
+    let mut stack = [0u16; 32];
+    let mut heap = Vec::new();
+    let digits: &mut [u16] = if groups <= stack.len() {
+        &mut stack[..groups]
     } else {
-        (weight, if negative { 0x4000u16 } else { 0 })
+        heap.resize(groups, 0);
+        &mut heap
     };
-    let ndigits = u16::try_from(digits.len()).map_err(|_| bad())?;
+    for (g, d) in digits.iter_mut().enumerate() {
+        let base = g * 4;
+        *d = digit_at(base) * 1000
+            + digit_at(base + 1) * 100
+            + digit_at(base + 2) * 10
+            + digit_at(base + 3);
+    }
+    // The digits written run from the first to the last non-zero group;
+    // the weight counts from the first.
+    let (first, last) = match digits.iter().position(|&d| d != 0) {
+        Some(first) => (first, digits.iter().rposition(|&d| d != 0).unwrap_or(first)),
+        None => (0, 0),
+    };
+    let nonzero = digits.get(first).is_some_and(|&d| d != 0);
+    let (ndigits, weight, sign) = if nonzero {
+        (
+            last - first + 1,
+            int_groups as i64 - 1 - first as i64,
+            if negative { 0x4000u16 } else { 0 },
+        )
+    } else {
+        (0, 0, 0)
+    };
+    let ndigits = u16::try_from(ndigits).map_err(|_| bad())?;
     let weight = i16::try_from(weight).map_err(|_| bad())?;
     out.extend_from_slice(&ndigits.to_be_bytes());
     out.extend_from_slice(&weight.to_be_bytes());
     out.extend_from_slice(&sign.to_be_bytes());
     out.extend_from_slice(&dscale.to_be_bytes());
-    for d in digits {
-        out.extend_from_slice(&d.to_be_bytes());
+    if nonzero {
+        for d in &digits[first..=last] {
+            out.extend_from_slice(&d.to_be_bytes());
+        }
     }
     Ok(())
 }
@@ -442,6 +462,18 @@ fn push_numeric(text: &str, out: &mut Vec<u8>) -> Result<(), String> {
 /// astronomical year (`0000` is 1 BC, `-0001` 2 BC), and the rest of the
 /// text.
 fn parse_date(text: &str) -> Option<(i64, &str)> {
+    // The usual shape first: a four-digit year, `YYYY-MM-DD...`.
+    let b = text.as_bytes();
+    if b.len() >= 10 && b[4] == b'-' && b[7] == b'-' {
+        let d = |i: usize| b[i].is_ascii_digit().then(|| i64::from(b[i] - b'0'));
+        let year = d(0)? * 1000 + d(1)? * 100 + d(2)? * 10 + d(3)?;
+        let month = d(5)? * 10 + d(6)?;
+        let day = d(8)? * 10 + d(9)?;
+        if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+            return None;
+        }
+        return Some((days_from_civil(year, month, day) - 10_957, &text[10..]));
+    }
     let (negative, body) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
@@ -503,24 +535,25 @@ fn parse_timestamp(text: &str, with_zone: bool) -> Option<i64> {
         _ => {}
     }
     let (days, rest) = parse_date(text)?;
-    let rest = rest.strip_prefix([' ', 'T'])?;
     let b = rest.as_bytes();
-    if b.len() < 8 || b[2] != b':' || b[5] != b':' {
+    if b.len() < 9 || !matches!(b[0], b' ' | b'T') || b[3] != b':' || b[6] != b':' {
         return None;
     }
-    let (h, m, s) = (
-        two_digits(&rest[0..2])?,
-        two_digits(&rest[3..5])?,
-        two_digits(&rest[6..8])?,
-    );
-    let mut rest = &rest[8..];
+    let d = |i: usize| b[i].is_ascii_digit().then(|| i64::from(b[i] - b'0'));
+    let h = d(1)? * 10 + d(2)?;
+    let m = d(4)? * 10 + d(5)?;
+    let s = d(7)? * 10 + d(8)?;
+    let mut rest = &rest[9..];
     let mut micros = 0i64;
     if let Some(frac) = rest.strip_prefix('.') {
         let n = frac.bytes().take_while(u8::is_ascii_digit).count();
         if n == 0 || n > 6 {
             return None;
         }
-        micros = frac[..n].parse::<i64>().ok()? * 10i64.pow(6 - n as u32);
+        for &digit in &frac.as_bytes()[..n] {
+            micros = micros * 10 + i64::from(digit - b'0');
+        }
+        micros *= 10i64.pow(6 - n as u32);
         rest = &frac[n..];
     }
     let in_range = m < 60 && s < 60 && (h < 24 || (h == 24 && m == 0 && s == 0 && micros == 0));
