@@ -641,6 +641,21 @@ async fn a_killed_connection_runs_the_section_again_without_duplicates() {
     );
     dumped.assert_success();
 
+    // A second session holds the gap above id -1 (REPEATABLE READ, FOR
+    // UPDATE), so every attempt of molt-load waits in its first INSERT: its
+    // connection is killed there twice, whatever the machine's speed, and
+    // the third attempt runs once the gap is released.
+    let mut blocker = mysql_connect(&my_url).await;
+    blocker
+        .query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .await
+        .unwrap();
+    blocker.query_drop("START TRANSACTION").await.unwrap();
+    let _: Vec<i64> = blocker
+        .query("SELECT id FROM big WHERE id > 0 FOR UPDATE")
+        .await
+        .unwrap();
+
     let mut load = Command::new(bin("molt-load"))
         .args(["--target", &my_url, "--batch-rows", "500"])
         .stdin(Stdio::piped())
@@ -654,10 +669,12 @@ async fn a_killed_connection_runs_the_section_again_without_duplicates() {
         use std::io::Write;
         let _ = stdin.write_all(&stream);
     });
-    // Kill molt-load's connection twice while it is inserting.
+    // Kill molt-load's connection twice while it is inserting: each time a
+    // new connection (a new attempt) waits in an INSERT.
     let db = my_url.rsplit('/').next().unwrap().to_string();
     let mut killed = 0;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut last_killed = None;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while killed < 2 && std::time::Instant::now() < deadline {
         let id: Option<u64> = my
             .exec_first(
@@ -666,15 +683,18 @@ async fn a_killed_connection_runs_the_section_again_without_duplicates() {
             )
             .await
             .unwrap();
-        if let Some(id) = id {
-            if my.query_drop(format!("KILL CONNECTION {id}")).await.is_ok() {
+        match id {
+            Some(id) if Some(id) != last_killed => {
+                my.query_drop(format!("KILL CONNECTION {id}"))
+                    .await
+                    .unwrap();
+                last_killed = Some(id);
                 killed += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             }
-        } else {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            _ => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
         }
     }
+    blocker.query_drop("COMMIT").await.unwrap();
     feeder.join().unwrap();
     let out = load.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
