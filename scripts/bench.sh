@@ -47,22 +47,8 @@ say() { printf '\n==> %s\n' "$*" >&2; }
 unset MOLT_SERVERS_DIR
 molt_install_server_trap
 
-say "cargo build --release --bins"
-molt_run cargo build --workspace --bins --release
-bin=$repo/target/release
-[ -n "${CARGO_TARGET_DIR:-}" ] && bin=$CARGO_TARGET_DIR/release
-
-if [ -n "${MOLT_TEST_PG_SOURCE:-}" ] && [ -n "${MOLT_TEST_PG_TARGET:-}" ] && [ -n "${MOLT_TEST_MYSQL_SOURCE:-}" ]; then
-    pg_src_server=$MOLT_TEST_PG_SOURCE pg_tgt_server=$MOLT_TEST_PG_TARGET my_server=$MOLT_TEST_MYSQL_SOURCE
-else
-    say "starting throwaway servers"
-    molt_ensure_server_binaries
-    MOLT_SERVERS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/molt-bench.XXXXXX")
-    export MOLT_SERVERS_DIR
-    pg_src_server=$(molt_start_pg pg-source)
-    pg_tgt_server=$(molt_start_pg pg-target)
-    my_server=$(molt_start_mariadb mysql-source)
-fi
+molt_build_release_bins "$repo"
+molt_use_servers bench "yes"
 
 # with_db URL DB: the same server, another database.
 with_db() { printf '%s\n' "${1%/*}/$2"; }

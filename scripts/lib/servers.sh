@@ -531,3 +531,31 @@ molt_install_server_trap() {
     trap '_molt_on_signal 130' INT
     trap '_molt_on_signal 143' TERM
 }
+
+# molt_build_release_bins REPO: builds the tools in release mode and sets
+# `bin` to the directory that holds them (CARGO_TARGET_DIR is honoured).
+molt_build_release_bins() {
+    printf '\n==> %s\n' "cargo build --release --bins" >&2
+    molt_run cargo build --workspace --bins --release
+    bin=${CARGO_TARGET_DIR:-$1/target}/release
+}
+
+# molt_use_servers LABEL WITH_MYSQL: the MOLT_TEST_* servers when all three
+# URLs are set, else throwaway servers under a fresh MOLT_SERVERS_DIR named
+# after LABEL (MariaDB only when WITH_MYSQL is "yes"). Sets pg_src_server,
+# pg_tgt_server and my_server. Call molt_install_server_trap first.
+molt_use_servers() {
+    if [ -n "${MOLT_TEST_PG_SOURCE:-}" ] && [ -n "${MOLT_TEST_PG_TARGET:-}" ] && [ -n "${MOLT_TEST_MYSQL_SOURCE:-}" ]; then
+        pg_src_server=$MOLT_TEST_PG_SOURCE pg_tgt_server=$MOLT_TEST_PG_TARGET my_server=$MOLT_TEST_MYSQL_SOURCE
+        return
+    fi
+    printf '\n==> %s\n' "starting throwaway servers" >&2
+    molt_ensure_server_binaries
+    MOLT_SERVERS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/molt-$1.XXXXXX")
+    export MOLT_SERVERS_DIR
+    pg_src_server=$(molt_start_pg pg-source)
+    pg_tgt_server=$(molt_start_pg pg-target)
+    if [ "$2" = yes ]; then
+        my_server=$(molt_start_mariadb mysql-source)
+    fi
+}
