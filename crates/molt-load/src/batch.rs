@@ -12,33 +12,47 @@
 //! is then removed and must be sent again); an error known to be before the
 //! commit (while the COPY was still streaming) is retried with a plain COPY.
 
-use std::pin::Pin;
-
 use bytes::Bytes;
-use futures_util::SinkExt;
 use molt_core::ident::{quote_pg, quote_pg_table};
 use molt_core::stream::{TableHeader, TableName};
 use molt_core::target::copy_binary::{BinaryPlan, BinaryType};
 use molt_core::target::ddl::column_type;
+use molt_core::target::simple::SimpleSession;
 use molt_core::target::{connect, retry, Target, TargetError};
 use molt_core::ConnUrl;
-use tokio_postgres::CopyInSink;
 
-/// A worker's connection, reopened when it is lost.
+/// A worker's connections, each reopened when it is lost: one for
+/// statements, and a simple-protocol session for COPY (CockroachDB refuses
+/// COPY over the extended protocol that tokio-postgres uses; see
+/// `molt_core::target::simple`).
 pub struct Conn {
     url: ConnUrl,
     target: Option<Target>,
+    copy: Option<SimpleSession>,
 }
 
 impl Conn {
     pub fn new(url: ConnUrl) -> Conn {
-        Conn { url, target: None }
+        Conn {
+            url,
+            target: None,
+            copy: None,
+        }
     }
 
-    /// The connection last used, even if it closed since (a statement on
-    /// a closed one fails with a transient error); never reconnects.
-    fn last(&self) -> Option<&Target> {
-        self.target.as_ref()
+    /// The COPY session last used, even if it failed since (a statement
+    /// on a failed one fails with a transient error); never reconnects.
+    fn last_copy(&mut self) -> Option<&mut SimpleSession> {
+        self.copy.as_mut()
+    }
+
+    /// The COPY session, (re)connecting when there is none or it failed.
+    pub async fn copy_session(&mut self) -> Result<&mut SimpleSession, TargetError> {
+        if self.copy.as_ref().map_or(true, SimpleSession::is_broken) {
+            self.copy = None;
+            self.copy = Some(SimpleSession::connect(&self.url, "molt-load").await?);
+        }
+        Ok(self.copy.as_mut().expect("just connected"))
     }
 
     /// The connection, (re)connecting when there is none or it closed.
@@ -120,7 +134,8 @@ pub struct Batch {
     chunks: Vec<Bytes>,
     rows: u64,
     bytes: u64,
-    sink: Option<Pin<Box<CopyInSink<Bytes>>>>,
+    /// A COPY is open on the worker's COPY session.
+    copying: bool,
     broken: Option<Broken>,
 }
 
@@ -137,17 +152,16 @@ impl Batch {
         if self.broken.is_some() {
             return;
         }
-        if self.sink.is_none() {
-            let started = match conn.get().await {
-                Ok(target) => target
-                    .client
-                    .copy_in::<_, Bytes>(&copy.copy_sql)
+        if !self.copying {
+            let started = match conn.copy_session().await {
+                Ok(session) => session
+                    .copy_start(&copy.copy_sql)
                     .await
-                    .map_err(|e| TargetError::db(format!("starting COPY into {}", copy.table), e)),
+                    .map_err(|e| e.with_context(format!("starting COPY into {}", copy.table))),
                 Err(e) => Err(e),
             };
             match started {
-                Ok(sink) => self.sink = Some(Box::pin(sink)),
+                Ok(()) => self.copying = true,
                 Err(error) => {
                     self.broken = Some(Broken {
                         error,
@@ -157,11 +171,20 @@ impl Batch {
                 }
             }
         }
-        let sink = self.sink.as_mut().expect("sink open");
-        if let Err(e) = sink.send(chunk).await {
-            self.sink = None;
+        let sent = match conn.last_copy() {
+            Some(session) => session.copy_send(&chunk).await,
+            None => Err(TargetError::Invalid("the COPY session is gone".into())),
+        };
+        if let Err(e) = sent {
+            // The session stays in COPY state only on the server's side; a
+            // refused value has already ended the COPY there, a lost
+            // connection ended everything. Either way, end it here.
+            if let Some(session) = conn.last_copy() {
+                let _ = session.copy_abort("molt-load: the batch failed").await;
+            }
+            self.copying = false;
             self.broken = Some(Broken {
-                error: TargetError::db(format!("copying into {}", copy.table), e),
+                error: e.with_context(format!("copying into {}", copy.table)),
                 maybe_committed: false,
             });
         }
@@ -176,26 +199,26 @@ impl Batch {
         max_retries: u32,
     ) -> Result<(u64, u64), TargetError> {
         let (rows, bytes) = (self.rows, self.bytes);
-        if let Some(mut sink) = self.sink.take() {
-            match sink.as_mut().finish().await {
+        if self.copying {
+            self.copying = false;
+            let finished = match conn.last_copy() {
+                Some(session) => session.copy_finish().await,
+                None => Err(TargetError::Invalid("the COPY session is gone".into())),
+            };
+            match finished {
                 Ok(n) if n == rows => {
                     // The server reports COPY's row count before it commits
-                    // the implicit transaction (at the following Sync), so a
-                    // session killed in between would lose the batch
+                    // the implicit transaction (at the end of the Query), so
+                    // a session killed in between would lose the batch
                     // silently. Only an answer to the next statement on the
                     // same connection proves the commit.
-                    let confirmed = match conn.last() {
-                        Some(target) => {
-                            target.client.batch_execute("SELECT 1").await.map_err(|e| {
-                                TargetError::db(
-                                    format!(
-                                        "confirming the commit of a batch of {rows} rows into {}",
-                                        copy.table
-                                    ),
-                                    e,
-                                )
-                            })
-                        }
+                    let confirmed = match conn.last_copy() {
+                        Some(session) => session.execute("SELECT 1").await.map_err(|e| {
+                            e.with_context(format!(
+                                "confirming the commit of a batch of {rows} rows into {}",
+                                copy.table
+                            ))
+                        }),
                         None => Err(TargetError::Invalid(format!(
                             "no connection after committing a batch of {rows} rows into {}",
                             copy.table
@@ -221,12 +244,16 @@ impl Batch {
                     )))
                 }
                 Err(e) => {
+                    // A refusal from the server (a value, a retry error)
+                    // means nothing committed; a lost connection leaves it
+                    // unknown.
+                    let maybe_committed = matches!(e, TargetError::Lost { .. });
                     self.broken = Some(Broken {
-                        error: TargetError::db(
-                            format!("committing a batch of {rows} rows into {}", copy.table),
-                            e,
-                        ),
-                        maybe_committed: true,
+                        error: e.with_context(format!(
+                            "committing a batch of {rows} rows into {}",
+                            copy.table
+                        )),
+                        maybe_committed,
                     })
                 }
             }
@@ -273,7 +300,7 @@ impl Batch {
         self.chunks.clear();
         self.rows = 0;
         self.bytes = 0;
-        self.sink = None;
+        self.copying = false;
         self.broken = None;
     }
 
@@ -283,36 +310,33 @@ impl Batch {
             error,
             maybe_committed: false,
         };
-        let target = conn.get().await.map_err(before)?;
-        let client = &target.client;
+        let session = conn.copy_session().await.map_err(before)?;
         let temp = quote_pg("molt_retry_batch");
         let ctx = |what: &str| format!("retrying a batch into {} ({what})", copy.table);
-        client
-            .batch_execute(&format!(
+        session
+            .execute(&format!(
                 "DROP TABLE IF EXISTS pg_temp.{temp}; CREATE TEMP TABLE {temp} ({})",
                 copy.temp_columns
             ))
             .await
-            .map_err(|e| before(TargetError::db(ctx("creating the temp table"), e)))?;
-        let mut sink = Box::pin(
-            client
-                .copy_in::<_, Bytes>(&format!(
-                    "COPY {temp} ({}) FROM STDIN{}",
-                    copy.columns, copy.format
-                ))
-                .await
-                .map_err(|e| before(TargetError::db(ctx("copying into the temp table"), e)))?,
-        );
-        for chunk in &self.chunks {
-            sink.send(chunk.clone())
-                .await
-                .map_err(|e| before(TargetError::db(ctx("copying into the temp table"), e)))?;
-        }
-        let copied = sink
-            .as_mut()
-            .finish()
+            .map_err(|e| before(e.with_context(ctx("creating the temp table"))))?;
+        session
+            .copy_start(&format!(
+                "COPY {temp} ({}) FROM STDIN{}",
+                copy.columns, copy.format
+            ))
             .await
-            .map_err(|e| before(TargetError::db(ctx("copying into the temp table"), e)))?;
+            .map_err(|e| before(e.with_context(ctx("copying into the temp table"))))?;
+        for chunk in &self.chunks {
+            if let Err(e) = session.copy_send(chunk).await {
+                let _ = session.copy_abort("molt-load: the retry failed").await;
+                return Err(before(e.with_context(ctx("copying into the temp table"))));
+            }
+        }
+        let copied = session
+            .copy_finish()
+            .await
+            .map_err(|e| before(e.with_context(ctx("copying into the temp table"))))?;
         if copied != self.rows {
             return Err(before(TargetError::Invalid(format!(
                 "{}: copied {copied} of {} rows",
@@ -323,19 +347,16 @@ impl Batch {
         let pk = copy.pk.as_deref().expect("temp path needs a key");
         // A single statement is atomic, so whatever happens to it, the
         // insert either happened whole or not at all; re-running it is safe.
-        client
-            .execute(
-                &format!(
-                    "INSERT INTO {} ({cols}) SELECT {cols} FROM {temp} ON CONFLICT ({pk}) DO NOTHING",
-                    quote_pg_table(&copy.table),
-                    cols = copy.columns
-                ),
-                &[],
-            )
+        session
+            .execute(&format!(
+                "INSERT INTO {} ({cols}) SELECT {cols} FROM {temp} ON CONFLICT ({pk}) DO NOTHING",
+                quote_pg_table(&copy.table),
+                cols = copy.columns
+            ))
             .await
-            .map_err(|e| Broken { error: TargetError::db(ctx("inserting from the temp table"), e), maybe_committed: false })?;
-        let _ = client
-            .batch_execute(&format!("DROP TABLE IF EXISTS pg_temp.{temp}"))
+            .map_err(|e| before(e.with_context(ctx("inserting from the temp table"))))?;
+        let _ = session
+            .execute(&format!("DROP TABLE IF EXISTS pg_temp.{temp}"))
             .await;
         Ok(())
     }
@@ -347,37 +368,28 @@ impl Batch {
             error,
             maybe_committed: false,
         };
-        let target = conn.get().await.map_err(before)?;
-        let mut sink = Box::pin(
-            target
-                .client
-                .copy_in::<_, Bytes>(&copy.copy_sql)
-                .await
-                .map_err(|e| {
-                    before(TargetError::db(
-                        format!("retrying COPY into {}", copy.table),
-                        e,
-                    ))
-                })?,
-        );
-        for chunk in &self.chunks {
-            sink.send(chunk.clone()).await.map_err(|e| {
-                before(TargetError::db(
-                    format!("retrying COPY into {}", copy.table),
-                    e,
-                ))
-            })?;
-        }
-        sink.as_mut()
-            .finish()
+        let ctx = || format!("retrying COPY into {}", copy.table);
+        let session = conn.copy_session().await.map_err(before)?;
+        session
+            .copy_start(&copy.copy_sql)
             .await
-            .map(|_| ())
-            .map_err(|e| Broken {
-                error: TargetError::db(
-                    format!("committing a retried batch into {}", copy.table),
-                    e,
-                ),
-                maybe_committed: true,
-            })
+            .map_err(|e| before(e.with_context(ctx())))?;
+        for chunk in &self.chunks {
+            if let Err(e) = session.copy_send(chunk).await {
+                let _ = session.copy_abort("molt-load: the retry failed").await;
+                return Err(before(e.with_context(ctx())));
+            }
+        }
+        match session.copy_finish().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let maybe_committed = matches!(e, TargetError::Lost { .. });
+                Err(Broken {
+                    error: e
+                        .with_context(format!("committing a retried batch into {}", copy.table)),
+                    maybe_committed,
+                })
+            }
+        }
     }
 }

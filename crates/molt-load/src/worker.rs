@@ -537,25 +537,10 @@ impl Writer<'_> {
     /// the start of the batch, which means nothing to the operator. Adds
     /// which row of the section that is, and its primary key.
     fn locate_refused_row(&self, error: TargetError) -> TargetError {
-        let TargetError::Db {
-            context,
-            detail,
-            error,
-        } = error
-        else {
+        let Some(line) = error.where_().and_then(copy_line_of) else {
             return error;
         };
-        let line = error
-            .as_db_error()
-            .and_then(|db| db.where_())
-            .and_then(copy_line_of);
-        let Some(line) = line else {
-            return TargetError::Db {
-                context,
-                detail,
-                error,
-            };
-        };
+        let detail = error.detail().to_string();
         let mut located = format!(
             "{detail}; line {line} of this batch is row {} of the section",
             self.rows + line
@@ -594,11 +579,7 @@ impl Writer<'_> {
                 ));
             }
         }
-        TargetError::Db {
-            context,
-            detail: molt_core::url::redact_text(&located),
-            error,
-        }
+        error.with_detail(molt_core::url::redact_text(&located))
     }
 }
 

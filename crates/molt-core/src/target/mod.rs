@@ -7,6 +7,8 @@
 //! - [`flavour`]: the one place where CockroachDB and PostgreSQL SQL differ.
 //! - [`ddl`]: schemas, enum types and tables from a stream `table` header.
 //! - [`copy_in`]: stream values to COPY FROM STDIN text (the hot path).
+//! - [`simple`]: the simple-protocol session every COPY goes through
+//!   (CockroachDB refuses COPY over the extended protocol).
 //! - [`foreign_keys`]: the foreign keys a target table already has.
 //! - [`slice`]: the predicate that delimits one section's rows on the target.
 //! - [`ledger`]: the `_molt` schema recording tables and sections.
@@ -27,6 +29,7 @@ pub mod foreign_keys;
 pub mod ledger;
 pub mod retry;
 pub mod sequences;
+pub mod simple;
 pub mod slice;
 
 pub use conn::{connect, Target};
@@ -44,6 +47,18 @@ pub enum TargetError {
         detail: String,
         error: tokio_postgres::Error,
     },
+    /// An error the server reported on a [`simple::SimpleSession`].
+    #[error("{context}: {detail}")]
+    Server {
+        context: String,
+        detail: String,
+        error: Box<simple::ServerError>,
+    },
+    /// The connection failed (reset, closed, timed out) on a
+    /// [`simple::SimpleSession`]: whether the last statement committed is
+    /// unknown.
+    #[error("{context}: {detail}")]
+    Lost { context: String, detail: String },
     #[error("{0}")]
     Invalid(String),
 }
@@ -62,7 +77,67 @@ impl TargetError {
     pub fn sqlstate(&self) -> Option<&str> {
         match self {
             TargetError::Db { error, .. } => error.code().map(|c| c.code()),
-            TargetError::Invalid(_) => None,
+            TargetError::Server { error, .. } => Some(error.code.as_str()),
+            TargetError::Lost { .. } | TargetError::Invalid(_) => None,
+        }
+    }
+
+    /// The server's error context (`COPY t, line N, column c`), if any.
+    pub fn where_(&self) -> Option<&str> {
+        match self {
+            TargetError::Db { error, .. } => error.as_db_error().and_then(|db| db.where_()),
+            TargetError::Server { error, .. } => error.where_.as_deref(),
+            TargetError::Lost { .. } | TargetError::Invalid(_) => None,
+        }
+    }
+
+    /// The same error with its description replaced (to add where it
+    /// happened), keeping what retries classify.
+    pub fn with_detail(self, new_detail: String) -> TargetError {
+        match self {
+            TargetError::Db { context, error, .. } => TargetError::Db {
+                context,
+                detail: new_detail,
+                error,
+            },
+            TargetError::Server { context, error, .. } => TargetError::Server {
+                context,
+                detail: new_detail,
+                error,
+            },
+            TargetError::Lost { context, .. } => TargetError::Lost {
+                context,
+                detail: new_detail,
+            },
+            TargetError::Invalid(_) => TargetError::Invalid(new_detail),
+        }
+    }
+
+    /// The same error, said to have happened while doing `context`.
+    pub fn with_context(self, context: String) -> TargetError {
+        match self {
+            TargetError::Db { detail, error, .. } => TargetError::Db {
+                context,
+                detail,
+                error,
+            },
+            TargetError::Server { detail, error, .. } => TargetError::Server {
+                context,
+                detail,
+                error,
+            },
+            TargetError::Lost { detail, .. } => TargetError::Lost { context, detail },
+            TargetError::Invalid(text) => TargetError::Invalid(format!("{context}: {text}")),
+        }
+    }
+
+    /// The description without the context.
+    pub fn detail(&self) -> &str {
+        match self {
+            TargetError::Db { detail, .. }
+            | TargetError::Server { detail, .. }
+            | TargetError::Lost { detail, .. } => detail,
+            TargetError::Invalid(text) => text,
         }
     }
 
@@ -70,6 +145,8 @@ impl TargetError {
     pub fn is_transient(&self) -> bool {
         match self {
             TargetError::Db { error, .. } => retry::is_transient(error),
+            TargetError::Server { error, .. } => retry::is_transient_sqlstate(&error.code),
+            TargetError::Lost { .. } => true,
             TargetError::Invalid(_) => false,
         }
     }
