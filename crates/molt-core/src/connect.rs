@@ -95,7 +95,7 @@ pub fn split_tls_params(url: &ConnUrl) -> Result<(String, TlsParams), ConnectErr
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let decoded = percent_decode(value);
+        let decoded = percent_decode(key, value).map_err(|m| ConnectError::new(url, m))?;
         match key {
             "sslmode" | "ssl-mode" => {
                 params.mode = match decoded.to_ascii_lowercase().replace('_', "-").as_str() {
@@ -130,22 +130,12 @@ pub fn split_tls_params(url: &ConnUrl) -> Result<(String, TlsParams), ConnectErr
     Ok((driver_url, params))
 }
 
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// A URL parameter's value, percent-decoded; its key names it in the error.
+fn percent_decode(key: &str, text: &str) -> Result<String, String> {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(|v| v.into_owned())
+        .map_err(|_| format!("URL parameter {key}: its percent-escapes do not decode to UTF-8"))
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -456,6 +446,31 @@ pub fn mysql_opts(url: &ConnUrl) -> Result<mysql_async::Opts, ConnectError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn malformed_escapes_are_an_error_naming_the_parameter_not_a_panic() {
+        for raw in [
+            "postgresql://u:secret@h/db?application_name=%a\u{e9}",
+            "postgresql://u:secret@h/db?sslmode=%",
+            "postgresql://u:secret@h/db?sslrootcert=%ff%fe",
+            "mysql://u:secret@h/db?ssl-mode=%e9",
+        ] {
+            let Ok(url) = ConnUrl::parse(raw) else {
+                continue;
+            };
+            if let Err(e) = split_tls_params(&url) {
+                let text = e.to_string();
+                assert!(!text.contains("secret"), "{text}");
+                assert!(
+                    text.contains("URL parameter") || text.contains("sslmode"),
+                    "{text}"
+                );
+            }
+        }
+        let url = ConnUrl::parse("postgresql://u:secret@h/db?sslrootcert=%ff%fe").unwrap();
+        let text = split_tls_params(&url).unwrap_err().to_string();
+        assert!(text.contains("URL parameter sslrootcert"), "{text}");
+    }
 
     #[test]
     fn tls_parameters_are_taken_out_of_the_url() {

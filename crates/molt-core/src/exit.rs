@@ -44,13 +44,65 @@ impl std::fmt::Display for ExitError {
 
 impl std::error::Error for ExitError {}
 
-/// Returns true when the error chain bottoms out in a broken pipe on stdout:
-/// `molt-dump | head` must end quietly, as every Unix tool does.
+/// The payload of the `BrokenPipe` error a [`Stdout`] returns, so that the
+/// exit code can tell the reader of stdout going away (`molt-dump | head`)
+/// from a broken database socket, which is a failure.
+#[derive(Debug)]
+pub struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stdout was closed by its reader")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+/// A writer over stdout (or a file opened on fd 1) whose broken pipe is
+/// marked [`StdoutClosed`]. Every tool writes its data through one.
+pub struct Stdout<W>(pub W);
+
+impl<W> Stdout<W> {
+    fn mark(error: std::io::Error) -> std::io::Error {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, StdoutClosed)
+        } else {
+            error
+        }
+    }
+}
+
+impl<W: Write> Write for Stdout<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).map_err(Self::mark)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(buf).map_err(Self::mark)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().map_err(Self::mark)
+    }
+}
+
+/// stdout, locked, behind [`Stdout`].
+pub fn stdout() -> Stdout<std::io::StdoutLock<'static>> {
+    Stdout(std::io::stdout().lock())
+}
+
+/// True when the error chain holds a broken pipe on stdout (marked by
+/// [`Stdout`]): `molt-dump | head` must end quietly, as every Unix tool
+/// does. A broken pipe anywhere else (a database socket) is a failure.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        cause.downcast_ref::<StdoutClosed>().is_some()
+            || cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                io.kind() == std::io::ErrorKind::BrokenPipe
+                    && io
+                        .get_ref()
+                        .is_some_and(|inner| inner.downcast_ref::<StdoutClosed>().is_some())
+            })
     })
 }
 
@@ -100,4 +152,33 @@ macro_rules! tool_main {
             std::process::exit(code);
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_broken_stdout_is_success() {
+        let socket = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            .context("writing to the database");
+        assert!(!is_broken_pipe(&socket));
+        assert_eq!(run_tool("t", || Err(socket)), FAILURE);
+
+        let mut out = Stdout(BrokenWriter);
+        let stdout = anyhow::Error::new(out.write_all(b"x").unwrap_err()).context("writing rows");
+        assert!(is_broken_pipe(&stdout));
+        assert_eq!(run_tool("t", || Err(stdout)), SUCCESS);
+    }
+
+    struct BrokenWriter;
+
+    impl Write for BrokenWriter {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 }

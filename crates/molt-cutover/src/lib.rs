@@ -862,8 +862,7 @@ async fn proof_cmd(p: &PhaseArgs, t: &TargetArgs) -> anyhow::Result<i32> {
         tokio::task::spawn_blocking(move || proof::source_digests(&url, &phase_name, &specs))
             .await
             .context("recomputing source digests")??;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = molt_core::exit::stdout();
     let mut bad = 0;
     for table in &tables {
         let source = source_digests
@@ -1014,9 +1013,14 @@ async fn rollback_cmd(r: &Rollback<'_>, t: &TargetArgs) -> anyhow::Result<i32> {
                 &route_back,
             )
             .await?;
-            let stdout = std::io::stdout();
-            let rows =
-                rollback::export(target.client(), phase, &tables, &refs, stdout.lock()).await?;
+            let rows = rollback::export(
+                target.client(),
+                phase,
+                &tables,
+                &refs,
+                molt_core::exit::stdout(),
+            )
+            .await?;
             detail["exported_rows"] = rows.into();
         }
         detail["unfrozen"] = done.into();
@@ -1172,8 +1176,7 @@ async fn purge_dry_run(
 async fn status_cmd(t: &TargetArgs, json: bool, only: Option<&str>) -> anyhow::Result<i32> {
     let target = connect_target(t).await?;
     let phases = status::gather(&target.client, &t.ledger_schema, only).await?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = molt_core::exit::stdout();
     if json {
         for p in &phases {
             let mut v = serde_json::to_value(p)?;

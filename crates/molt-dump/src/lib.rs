@@ -225,11 +225,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
 
 /// stdout as a plain file: the stream is written in large blocks, so the
 /// line buffering of `std::io::Stdout` would only add copies.
-pub fn stdout_file() -> anyhow::Result<std::fs::File> {
+pub fn stdout_file() -> anyhow::Result<molt_core::exit::Stdout<std::fs::File>> {
     use std::os::fd::AsFd;
     let fd = std::io::stdout()
         .as_fd()
         .try_clone_to_owned()
         .context("opening stdout")?;
-    Ok(std::fs::File::from(fd))
+    Ok(molt_core::exit::Stdout(std::fs::File::from(fd)))
 }

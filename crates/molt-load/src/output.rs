@@ -44,7 +44,7 @@ impl Output {
         let mut line =
             serde_json::to_vec(&Record::Result(Box::new(record))).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        let mut out = std::io::stdout().lock();
+        let mut out = molt_core::exit::stdout();
         out.write_all(&line)?;
         out.flush()
     }

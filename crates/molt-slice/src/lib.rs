@@ -144,8 +144,7 @@ async fn run_async(args: Args) -> anyhow::Result<i32> {
                 _ => plan::TargetNaming::identity(),
             };
             let method = sample_percent.map_or(shard::Method::Exact, shard::Method::Sample);
-            let stdout = std::io::stdout();
-            let mut out = StreamWriter::new(stdout.lock());
+            let mut out = StreamWriter::new(molt_core::exit::stdout());
             out.record(&molt_core::stream::header("molt-slice", None))?;
             for phase in plan.select(&phase)? {
                 for entry in &phase.entries {
@@ -184,8 +183,7 @@ async fn run_async(args: Args) -> anyhow::Result<i32> {
             allow_unplanned,
         } => {
             let (mut source, plan) = connect(&common).await?;
-            let stdout = std::io::stdout();
-            let mut out = stdout.lock();
+            let mut out = molt_core::exit::stdout();
             let mut problems = 0u64;
             let planned = plan.tables();
             let mut schemas: Vec<String> = planned.iter().map(|t| t.schema.clone()).collect();
@@ -253,8 +251,7 @@ async fn run_async(args: Args) -> anyhow::Result<i32> {
                 Some(path) => Some(read_throughput(&path)?),
                 None => None,
             };
-            let stdout = std::io::stdout();
-            let mut out = stdout.lock();
+            let mut out = molt_core::exit::stdout();
             for phase in plan.select(&phase)? {
                 let (mut phase_rows, mut phase_bytes) = (0u64, 0f64);
                 for entry in &phase.entries {

@@ -32,14 +32,14 @@ pub struct TableReport<'a> {
 }
 
 pub struct Output {
-    writer: StreamWriter<Stdout>,
+    writer: StreamWriter<molt_core::exit::Stdout<Stdout>>,
     human: bool,
 }
 
 impl Output {
     pub fn new() -> Output {
         Output {
-            writer: StreamWriter::new(std::io::stdout()),
+            writer: StreamWriter::new(molt_core::exit::Stdout(std::io::stdout())),
             human: std::io::stderr().is_terminal(),
         }
     }
