@@ -91,6 +91,23 @@ else
     fi
 fi
 export MOLT_TEST_PG_SOURCE MOLT_TEST_PG_TARGET MOLT_TEST_MYSQL_SOURCE
+
+# The CockroachDB stand-in's own tests (tests/crdb-standin) need a PostgreSQL
+# that defaults to SERIALIZABLE, as CockroachDB does. It is a server of its
+# own so that the rest of the suite's target is unchanged until the suite
+# runs through the stand-in.
+if [ -z "${MOLT_TEST_PG_TARGET_DIRECT:-}" ]; then
+    step "starting the stand-in's serializable PostgreSQL"
+    molt_ensure_server_binaries
+    if [ -z "${MOLT_SERVERS_DIR:-}" ]; then
+        MOLT_SERVERS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/molt-servers.XXXXXX")
+        export MOLT_SERVERS_DIR
+    fi
+    serializable_conf=$MOLT_SERVERS_DIR/serializable.conf
+    printf "default_transaction_isolation = 'serializable'\n" >"$serializable_conf"
+    MOLT_TEST_PG_TARGET_DIRECT=$(MOLT_PG_EXTRA_CONF=$serializable_conf molt_start_pg standin-upstream)
+fi
+export MOLT_TEST_PG_TARGET_DIRECT
 {
     printf '    MOLT_TEST_PG_SOURCE=%s\n' "$MOLT_TEST_PG_SOURCE"
     printf '    MOLT_TEST_PG_TARGET=%s  (stands in for CockroachDB)\n' "$MOLT_TEST_PG_TARGET"
