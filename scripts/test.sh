@@ -12,13 +12,16 @@
 #    either way).
 # 3. With MOLT_TEST_LINT=1: cargo clippy -D warnings, also with `oracle`.
 # 4. Starts throwaway servers (scripts/lib/servers.sh) for each of
-#    MOLT_TEST_PG_SOURCE, MOLT_TEST_PG_TARGET (PostgreSQL standing in for
-#    CockroachDB) and MOLT_TEST_MYSQL_SOURCE that is not already set, and
-#    stops them on exit, Ctrl-C included. Set all three to use your own servers.
+#    MOLT_TEST_PG_SOURCE, MOLT_TEST_MYSQL_SOURCE and MOLT_TEST_PG_TARGET_DIRECT
+#    (a PostgreSQL defaulting to SERIALIZABLE) that is not already set, puts
+#    the CockroachDB stand-in (tests/crdb-standin) in front of the last one as
+#    MOLT_TEST_PG_TARGET, and stops them all on exit, Ctrl-C included. Set the
+#    three to use your own servers; set MOLT_TEST_CRDB_URL to make a real
+#    CockroachDB cluster the target instead of the stand-in.
 # 5. cargo test --workspace --release "$@".
 #
-# Environment: MOLT_TEST_LINT, MOLT_TEST_PG_SOURCE, MOLT_TEST_PG_TARGET,
-# MOLT_TEST_MYSQL_SOURCE, CARGO_TARGET_DIR, MOLT_KEEP_SERVERS_DIR (keep the
+# Environment: MOLT_TEST_LINT, MOLT_TEST_PG_SOURCE, MOLT_TEST_PG_TARGET_DIRECT,
+# MOLT_TEST_MYSQL_SOURCE, MOLT_TEST_CRDB_URL, CARGO_TARGET_DIR, MOLT_KEEP_SERVERS_DIR (keep the
 # servers' data and logs after the run).
 set -euo pipefail
 
@@ -72,10 +75,23 @@ fi
 MOLT_BIN_DIR=$target_dir/release
 export MOLT_BIN_DIR
 
-if [ -n "${MOLT_TEST_PG_SOURCE:-}" ] && [ -n "${MOLT_TEST_PG_TARGET:-}" ] \
-    && [ -n "${MOLT_TEST_MYSQL_SOURCE:-}" ]; then
-    step "using the servers in MOLT_TEST_PG_SOURCE, MOLT_TEST_PG_TARGET, MOLT_TEST_MYSQL_SOURCE"
-else
+# The target. CockroachDB cannot be installed here, and PostgreSQL accepts
+# more than CockroachDB does, so every test that writes to or reads from the
+# target goes through the CockroachDB stand-in (tests/crdb-standin), which
+# refuses what CockroachDB refuses, in front of a PostgreSQL that defaults to
+# SERIALIZABLE as CockroachDB does. MOLT_TEST_PG_TARGET is the stand-in's URL;
+# MOLT_TEST_PG_TARGET_DIRECT is the PostgreSQL behind it (for the stand-in's
+# own tests and the few tests of PostgreSQL-target features); it is started
+# with a real cluster too.
+#
+# MOLT_TEST_CRDB_URL=postgresql://root@host:26257/defaultdb?sslmode=...
+# runs the target side against a real CockroachDB cluster instead.
+need_servers=0
+for v in MOLT_TEST_PG_SOURCE MOLT_TEST_MYSQL_SOURCE; do
+    [ -n "${!v:-}" ] || need_servers=1
+done
+[ -n "${MOLT_TEST_PG_TARGET_DIRECT:-}" ] || need_servers=1
+if [ "$need_servers" = 1 ]; then
     step "starting throwaway database servers"
     molt_ensure_server_binaries
     MOLT_SERVERS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/molt-servers.XXXXXX")
@@ -83,34 +99,37 @@ else
     if [ -z "${MOLT_TEST_PG_SOURCE:-}" ]; then
         MOLT_TEST_PG_SOURCE=$(molt_start_pg pg-source)
     fi
-    if [ -z "${MOLT_TEST_PG_TARGET:-}" ]; then
-        MOLT_TEST_PG_TARGET=$(molt_start_pg pg-target)
-    fi
     if [ -z "${MOLT_TEST_MYSQL_SOURCE:-}" ]; then
         MOLT_TEST_MYSQL_SOURCE=$(molt_start_mariadb mysql-source)
     fi
+    if [ -z "${MOLT_TEST_PG_TARGET_DIRECT:-}" ]; then
+        serializable_conf=$MOLT_SERVERS_DIR/serializable.conf
+        printf "default_transaction_isolation = 'serializable'\n" >"$serializable_conf"
+        MOLT_TEST_PG_TARGET_DIRECT=$(MOLT_PG_EXTRA_CONF=$serializable_conf molt_start_pg pg-target)
+    fi
+else
+    step "using the servers in MOLT_TEST_PG_SOURCE, MOLT_TEST_MYSQL_SOURCE and MOLT_TEST_PG_TARGET_DIRECT"
 fi
-export MOLT_TEST_PG_SOURCE MOLT_TEST_PG_TARGET MOLT_TEST_MYSQL_SOURCE
-
-# The CockroachDB stand-in's own tests (tests/crdb-standin) need a PostgreSQL
-# that defaults to SERIALIZABLE, as CockroachDB does. It is a server of its
-# own so that the rest of the suite's target is unchanged until the suite
-# runs through the stand-in.
-if [ -z "${MOLT_TEST_PG_TARGET_DIRECT:-}" ]; then
-    step "starting the stand-in's serializable PostgreSQL"
-    molt_ensure_server_binaries
+if [ -n "${MOLT_TEST_CRDB_URL:-}" ]; then
+    step "the target is the CockroachDB cluster in MOLT_TEST_CRDB_URL"
+    MOLT_TEST_PG_TARGET=$MOLT_TEST_CRDB_URL
+else
+    step "starting the CockroachDB stand-in in front of the target PostgreSQL"
+    # shellcheck source=scripts/lib/standin.sh
+    source "$repo/scripts/lib/standin.sh"
     if [ -z "${MOLT_SERVERS_DIR:-}" ]; then
         MOLT_SERVERS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/molt-servers.XXXXXX")
         export MOLT_SERVERS_DIR
     fi
-    serializable_conf=$MOLT_SERVERS_DIR/serializable.conf
-    printf "default_transaction_isolation = 'serializable'\n" >"$serializable_conf"
-    MOLT_TEST_PG_TARGET_DIRECT=$(MOLT_PG_EXTRA_CONF=$serializable_conf molt_start_pg standin-upstream)
+    MOLT_TEST_PG_TARGET=$(molt_start_standin crdb "$MOLT_TEST_PG_TARGET_DIRECT" \
+        --events "$MOLT_SERVERS_DIR/standin-events.jsonl")
+    trap 'molt_stop_standins; molt_stop_servers' EXIT
 fi
-export MOLT_TEST_PG_TARGET_DIRECT
+export MOLT_TEST_PG_SOURCE MOLT_TEST_PG_TARGET MOLT_TEST_PG_TARGET_DIRECT MOLT_TEST_MYSQL_SOURCE
 {
     printf '    MOLT_TEST_PG_SOURCE=%s\n' "$MOLT_TEST_PG_SOURCE"
-    printf '    MOLT_TEST_PG_TARGET=%s  (stands in for CockroachDB)\n' "$MOLT_TEST_PG_TARGET"
+    printf '    MOLT_TEST_PG_TARGET=%s  (%s)\n' "$MOLT_TEST_PG_TARGET" "${MOLT_TEST_CRDB_URL:+a real CockroachDB}${MOLT_TEST_CRDB_URL:-the CockroachDB stand-in}"
+    printf '    MOLT_TEST_PG_TARGET_DIRECT=%s  (the PostgreSQL behind the stand-in)\n' "$MOLT_TEST_PG_TARGET_DIRECT"
     printf '    MOLT_TEST_MYSQL_SOURCE=%s\n' "$MOLT_TEST_MYSQL_SOURCE"
     printf '    MOLT_BIN_DIR=%s\n' "$MOLT_BIN_DIR"
 } | sed 's/:[^:@/]*@/:***@/' >&2

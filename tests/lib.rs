@@ -75,6 +75,17 @@ pub fn pg_target_url() -> String {
     server_url(PG_TARGET_ENV, "PostgreSQL")
 }
 
+/// A target that is plain PostgreSQL, not the CockroachDB stand-in
+/// (`$MOLT_TEST_PG_TARGET_DIRECT`, else [`pg_target_url`]): for the few
+/// tests of what molt does only on a PostgreSQL target, such as verify's
+/// SQL hash of a MySQL source's rows.
+pub fn pg_plain_target_url() -> String {
+    match std::env::var("MOLT_TEST_PG_TARGET_DIRECT") {
+        Ok(url) if !url.is_empty() => url,
+        _ => pg_target_url(),
+    }
+}
+
 /// URL of the MariaDB/MySQL source server (`$MOLT_TEST_MYSQL_SOURCE`).
 ///
 /// # Panics
@@ -140,6 +151,17 @@ fn database_of(url: &str) -> Option<String> {
     let rest = rest.split('?').next().unwrap_or("");
     let db = &rest[rest.find('/')? + 1..];
     (!db.is_empty()).then(|| percent_decode(db))
+}
+
+/// Whether the target answers as CockroachDB (the stand-in, or a real
+/// cluster), so a test can assert the CockroachDB outcome there and the
+/// PostgreSQL one on a plain PostgreSQL target.
+pub async fn target_is_cockroach(client: &tokio_postgres::Client) -> bool {
+    let row = client
+        .query_one("SELECT version()", &[])
+        .await
+        .expect("SELECT version() on the target");
+    row.get::<_, String>(0).contains("CockroachDB")
 }
 
 /// Connects to PostgreSQL without TLS and drives the connection on a tokio
@@ -1012,6 +1034,64 @@ impl Drop for OwnMariaDbServer {
             .env("MOLT_SERVERS_DIR", &self.servers_dir)
             .stderr(Stdio::null())
             .status();
+    }
+}
+
+/// A CockroachDB stand-in of a test's own, with fault flags (`--cut-…`,
+/// `--retry-…`; see tests/crdb-standin/README.md), in front of
+/// [`pg_plain_target_url`]'s server. Stopped when dropped.
+pub struct OwnStandin {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl OwnStandin {
+    /// Starts `molt-crdb-standin` (from `MOLT_BIN_DIR`) with `args`.
+    ///
+    /// # Panics
+    /// When it does not start or does not say where it listens.
+    pub fn start(args: &[&str]) -> OwnStandin {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(bin("molt-crdb-standin"))
+            .arg("--upstream")
+            .arg(pg_plain_target_url())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start molt-crdb-standin");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the stand-in's listening line");
+        let port = line
+            .trim()
+            .strip_prefix("listening on 127.0.0.1:")
+            .unwrap_or_else(|| panic!("unexpected first line from the stand-in: {line:?}"))
+            .parse()
+            .expect("a port");
+        OwnStandin { child, port }
+    }
+
+    /// `url` (a database on [`pg_plain_target_url`]'s server) through this
+    /// stand-in.
+    pub fn url_for(&self, url: &str) -> String {
+        let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let user = authority
+            .rsplit_once('@')
+            .map(|(u, _)| format!("{u}@"))
+            .unwrap_or_default();
+        format!("{scheme}://{user}127.0.0.1:{}{tail}", self.port)
+    }
+}
+
+impl Drop for OwnStandin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

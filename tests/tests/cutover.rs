@@ -605,6 +605,38 @@ async fn switch_gate_refuses_until_everything_is_in_order() {
     check.push("--check".into());
     ok(&cutover(&check));
 
+    // The target table emptied behind the ledger's back: the ledger still
+    // says loaded, the gate does not believe it, and neither does proof.
+    let orders_a = count(&tgt, "SELECT count(*) FROM orders").await;
+    assert!(orders_a > 0);
+    tgt.batch_execute("CREATE TABLE orders_keep AS SELECT * FROM orders; DELETE FROM orders")
+        .await
+        .unwrap();
+    let out = cutover(&check);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("public.orders: shard ").count() as i64,
+        shards,
+        "every shard of orders is named: {err}"
+    );
+    assert!(
+        err.contains("but the target holds 0 of them (load it again)"),
+        "{err}"
+    );
+    assert!(!err.contains("public.customers"), "{err}");
+    let proof = cutover(&env.phase_args("proof", "A"));
+    assert_eq!(proof.status.code(), Some(3), "{}", stderr(&proof));
+    assert!(
+        stderr(&proof).contains("public.orders: the target no longer holds the load"),
+        "{}",
+        stderr(&proof)
+    );
+    tgt.batch_execute("INSERT INTO orders SELECT * FROM orders_keep; DROP TABLE orders_keep")
+        .await
+        .unwrap();
+    ok(&cutover(&check));
+
     // The source is no longer frozen (a trigger dropped behind our back).
     let src = pg_connect(&env.source).await;
     let trig: String = src

@@ -83,6 +83,32 @@ pub fn coverage(sections: &[&ledger::SectionRow]) -> Result<(), String> {
     Err(missing.join("; "))
 }
 
+/// Why the target no longer holds what the ledger has as loaded, one line
+/// per loaded section that fails [`molt_core::target::ledger::stale_section`]
+/// (a table dropped or truncated, rows deleted since the load). The ledger's
+/// `loaded` is a record of the past; the gate and `proof` trust it only
+/// together with the target's present.
+pub async fn stale_sections(
+    target: &Client,
+    ledger_schema: &str,
+    sections: &[&ledger::SectionRow],
+    header: &TableHeader,
+) -> anyhow::Result<Vec<String>> {
+    let mut stale = Vec::new();
+    for s in sections.iter().filter(|s| s.status == "loaded") {
+        if let Some(why) =
+            molt_core::target::ledger::stale_section(target, ledger_schema, s, header).await?
+        {
+            stale.push(format!(
+                "shard {}/{}: {why} (load it again)",
+                s.shard_index + 1,
+                s.shard_count
+            ));
+        }
+    }
+    Ok(stale)
+}
+
 /// Checks every condition for `phase`.
 pub async fn check(
     target: &Client,
@@ -118,6 +144,12 @@ pub async fn check(
                     report.unmet.push(format!(
                         "phase {phase}: {source_name}: not fully loaded: {why}"
                     ));
+                } else if let Some((_, header)) = landed.get(source_name) {
+                    for why in stale_sections(target, &ledger.schema, &mine, header).await? {
+                        report
+                            .unmet
+                            .push(format!("phase {phase}: {source_name}: {why}"));
+                    }
                 }
             }
         }

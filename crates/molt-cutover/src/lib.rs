@@ -869,22 +869,35 @@ async fn proof_cmd(p: &PhaseArgs, t: &TargetArgs) -> anyhow::Result<i32> {
             .get(&table.table)
             .copied()
             .unwrap_or_default();
-        let loaded = landed.get(&table.table).and_then(|(target_name, _)| {
+        let mut stale = Vec::new();
+        let mut loaded = None;
+        if let Some((target_name, header)) = landed.get(&table.table) {
             let mine: Vec<&ledger::SectionRow> = sections
                 .iter()
                 .filter(|s| &s.target == target_name)
                 .collect();
-            proof::loaded_digest(&mine)
-        });
-        let ok = loaded == Some(source);
+            loaded = proof::loaded_digest(&mine);
+            if loaded.is_some() {
+                stale =
+                    gate::stale_sections(&target.client, &t.ledger_schema, &mine, header).await?;
+            }
+        }
+        let ok = loaded == Some(source) && stale.is_empty();
         if !ok {
             bad += 1;
             match loaded {
                 None => say(format!("phase {}: {}: no complete load recorded to compare with", p.phase, table.table)),
-                Some(l) => say(format!(
+                Some(l) if l != source => say(format!(
                     "phase {}: {}: the source changed since the load: {} rows now (digest {}), {} loaded (digest {})",
                     p.phase, table.table, source.rows, source.hex(), l.rows, l.hex()
                 )),
+                Some(_) => {}
+            }
+            for why in &stale {
+                say(format!(
+                    "phase {}: {}: the target no longer holds the load: {why}",
+                    p.phase, table.table
+                ));
             }
         }
         writeln!(
@@ -892,7 +905,8 @@ async fn proof_cmd(p: &PhaseArgs, t: &TargetArgs) -> anyhow::Result<i32> {
             "{}",
             serde_json::json!({"type": "report", "kind": "freeze_proof", "phase": p.phase, "table": table.table,
                 "source_rows": source.rows, "source_digest": source.hex(),
-                "loaded_rows": loaded.map(|l| l.rows), "loaded_digest": loaded.map(|l| l.hex()), "ok": ok})
+                "loaded_rows": loaded.map(|l| l.rows), "loaded_digest": loaded.map(|l| l.hex()),
+                "target_stale": stale, "ok": ok})
         )?;
     }
     out.flush()?;

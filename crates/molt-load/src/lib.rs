@@ -78,6 +78,19 @@ pub struct Args {
     /// No progress bar and no notices on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Skip a section the ledger has as loaded with the same rows and digest
+    /// without checking that the target still holds it. By default molt-load
+    /// checks that the table is the one it loaded into (same oid) and counts
+    /// the section's rows there, so a target that was reset (table dropped,
+    /// truncated, rows deleted) is loaded again. Risk: with this flag, such a
+    /// target is left empty and the run still reports success.
+    #[arg(long)]
+    pub trust_ledger: bool,
+    /// Exit 0 on an empty stdin, or a stream without table sections. By
+    /// default both are errors: an empty pipe is what a molt-dump that died
+    /// before its first line leaves behind.
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Input format: the molt stream, or CSV for one existing table (`--table`).
     #[arg(long, value_enum, default_value = "stream")]
     pub format: Format,

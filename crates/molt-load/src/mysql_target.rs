@@ -147,10 +147,10 @@ pub async fn load(args: Arc<Args>, url: ConnUrl) -> anyhow::Result<i32> {
     let (tx, mut rx) = mpsc::channel::<Msg>(8);
     let stop = Arc::new(AtomicBool::new(false));
     let options = args.reader_options();
-    let (reader_stop, quiet) = (stop.clone(), args.quiet);
+    let (reader_stop, quiet, allow_empty) = (stop.clone(), args.quiet, args.allow_empty);
     let reader = std::thread::spawn(move || {
         let input = BufReader::with_capacity(1 << 20, std::io::stdin());
-        read_stream(input, options, tx, &reader_stop, quiet);
+        read_stream(input, options, tx, &reader_stop, quiet, allow_empty);
     });
 
     let mut writer = Writer {
@@ -182,8 +182,10 @@ fn read_stream(
     tx: mpsc::Sender<Msg>,
     stop: &AtomicBool,
     quiet: bool,
+    allow_empty: bool,
 ) {
     let mut reader = StreamReader::with_options(input, options);
+    let (mut records, mut sections) = (0u64, 0u64);
     let mut chunk: Vec<OwnedRow> = Vec::new();
     let mut chunk_bytes = 0;
     let send = |msg: Msg| tx.blocking_send(msg).is_ok();
@@ -193,12 +195,23 @@ fn read_stream(
         }
         let item = match reader.next() {
             Ok(Some(item)) => item,
-            Ok(None) => return,
+            Ok(None) => {
+                if let Some(why) = molt_core::stream::nothing_read(records, sections) {
+                    if !allow_empty {
+                        let _ = send(Msg::Broken(why.to_string()));
+                    }
+                }
+                return;
+            }
             Err(e) => {
                 let _ = send(Msg::Broken(format!("stream error at {e}")));
                 return;
             }
         };
+        if let Item::Record(record) = &item {
+            records += 1;
+            sections += u64::from(matches!(record, Record::Table(_)));
+        }
         let msg = match item {
             Item::Row(row) => {
                 let owned: OwnedRow = row
@@ -834,6 +847,7 @@ impl Writer {
             status: status.into(),
             changes: end.changes,
             copy_format: None,
+            reason: None,
         })
     }
 

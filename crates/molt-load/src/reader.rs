@@ -18,7 +18,7 @@ use molt_core::stream::{
     Item, ReaderOptions, Record, SectionEnd, StreamReader, TableHeader, TableName,
 };
 use molt_core::target::copy_binary::{self, BinaryEncoder, BinaryType};
-use molt_core::target::copy_in::{EncodeError, RowEncoder};
+use molt_core::target::copy_in::{BytesText, EncodeError, RowEncoder};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::order::Order;
@@ -73,6 +73,8 @@ pub struct Batching {
     pub rows: u64,
     pub bytes: u64,
     pub format: CopyFormat,
+    /// How text COPY writes bytes values for this target.
+    pub bytes_text: BytesText,
 }
 
 /// `--copy-format auto` sends sections of at least this many estimated
@@ -132,6 +134,8 @@ fn wants_binary(header: &TableHeader, format: CopyFormat) -> bool {
 pub struct ReadOutcome {
     /// A stream error (with its line), if reading stopped on one.
     pub error: Option<String>,
+    /// Records of any kind read (an empty input has none).
+    pub records: u64,
     pub sections: u64,
     pub bytes: u64,
 }
@@ -169,6 +173,9 @@ pub fn read_stream(
             }
         };
         let mut bad_row = None;
+        if matches!(item, Item::Record(_)) {
+            outcome.records += 1;
+        }
         match item {
             Item::Row(row) => {
                 let Some((w, encoder, buf, chunk_rows, batch_rows, batch_bytes)) = open.as_mut()
@@ -221,7 +228,7 @@ pub fn read_stream(
                 } else {
                     (None, None)
                 };
-                let text = RowEncoder::new(&header);
+                let text = RowEncoder::with_bytes(&header, batching.bytes_text);
                 let binary_header = answer.is_some().then(|| header.clone());
                 if workers[w]
                     .blocking_send(Msg::Start {

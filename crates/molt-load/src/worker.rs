@@ -34,7 +34,7 @@ use molt_core::stream::{ResultRecord, SectionEnd, TableHeader, TableName};
 use molt_core::target::copy_binary::{self, BinaryPlan, BinaryType};
 use molt_core::target::finalize::finalize;
 use molt_core::target::foreign_keys::{referenced_tables, FOREIGN_KEY_VIOLATION};
-use molt_core::target::ledger::{Ledger, SectionId};
+use molt_core::target::ledger::{self, Ledger, SectionId};
 use molt_core::target::sequences::set_sequences;
 use molt_core::target::slice::{section_predicate, SlicePredicate};
 use molt_core::target::{ddl, retry, Flavour, TargetError};
@@ -47,6 +47,7 @@ use crate::output::Output;
 use crate::reader::{read_stream, Batching, Msg, Sections};
 use crate::spill::Spill;
 use crate::Args;
+use molt_core::target::copy_in::BytesText;
 
 /// COPY chunks (about 256 KB each) the reader may encode ahead of a worker.
 /// While a batch commits (the server flushes its WAL, then answers the
@@ -153,6 +154,7 @@ pub async fn load(args: Arc<Args>, url: ConnUrl) -> anyhow::Result<i32> {
         rows: args.batch_rows,
         bytes: args.effective_batch_bytes(),
         format: args.copy_format,
+        bytes_text: BytesText::for_flavour(shared.flavour),
     };
     let (stop, quiet) = (shared.stop.clone(), args.quiet);
     let (order, schema) = (shared.order.clone(), args.schema.clone());
@@ -183,6 +185,11 @@ pub async fn load(args: Arc<Args>, url: ConnUrl) -> anyhow::Result<i32> {
     if let Some(error) = outcome.error {
         if !failures.iter().any(|f| f.contains(&error)) {
             failures.push(error);
+        }
+    }
+    if failures.is_empty() && !args.allow_empty {
+        if let Some(why) = molt_core::stream::nothing_read(outcome.records, outcome.sections) {
+            failures.push(why.to_string());
         }
     }
     if !failures.is_empty() {
@@ -417,6 +424,10 @@ async fn prepare(
         return Ok(());
     }
     let args = &shared.args;
+    shared
+        .flavour
+        .check_columns(header, target)
+        .map_err(TargetError::Invalid)?;
     let client = &conn.get().await?.client;
     let plan = ddl::plan_table(
         client,
@@ -639,6 +650,8 @@ pub struct SectionCtx {
     predicate: SlicePredicate,
     copy: TableCopy,
     started: Instant,
+    /// Why the section is replaced although the ledger had it loaded.
+    reason: Option<String>,
 }
 
 impl SectionCtx {
@@ -664,6 +677,7 @@ impl SectionCtx {
             target,
             header,
             started: Instant::now(),
+            reason: None,
         })
     }
 
@@ -691,6 +705,7 @@ impl SectionCtx {
                 }
                 .into(),
             ),
+            reason: self.reason.clone(),
         }
     }
 
@@ -790,7 +805,7 @@ async fn load_section(
         }
         None => None,
     };
-    let section = SectionCtx::new(shared, header, binary)?;
+    let mut section = SectionCtx::new(shared, header, binary)?;
 
     if args.dry_run {
         let delete = shared
@@ -831,7 +846,24 @@ async fn load_section(
             .section(&t.client, &section.id))
         .map_err(|e| section.fail(&e))?
     };
-    let skip_check = previous.as_ref().is_some_and(|p| p.status == "loaded");
+    let mut skip_check = previous.as_ref().is_some_and(|p| p.status == "loaded");
+    if let (true, false, Some(prev)) = (skip_check, args.trust_ledger, &previous) {
+        // The ledger says loaded; believe it only if the target agrees.
+        let stale = retrying!(conn, args.max_retries, |t| ledger::stale_reason(
+            &t.client,
+            prev,
+            &section.target,
+            &section.predicate
+        ))
+        .map_err(|e| section.fail(&e))?;
+        if let Some(why) = stale {
+            shared
+                .out
+                .note(&format!("{}: replacing it: {why}", section.label));
+            section.reason = Some(why);
+            skip_check = false;
+        }
+    }
     // Whether this section's old rows are deleted (the target was touched).
     let mut replaced = false;
     let mut attempted_at = 0;
@@ -894,9 +926,13 @@ async fn load_section(
     if let (true, Some(prev)) = (skip_check, &previous) {
         if prev.rows == Some(end.rows as i64) && prev.digest.as_deref() == Some(end.digest.as_str())
         {
-            return Ok(Outcome::Done(Box::new(
-                section.result(0, 0, end, "skipped"),
-            )));
+            let mut record = section.result(0, 0, end, "skipped");
+            record.reason = Some(if args.trust_ledger {
+                "the ledger has it loaded with the same rows and digest (--trust-ledger: the target was not checked)".into()
+            } else {
+                "the ledger has it loaded with the same rows and digest, and the target holds that many rows".into()
+            });
+            return Ok(Outcome::Done(Box::new(record)));
         }
         // Changed since it was loaded: replace it from the file.
         attempted_at = shared.order.generation();

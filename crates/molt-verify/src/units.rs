@@ -94,5 +94,12 @@ pub fn from_stdin(default_schema: &str) -> anyhow::Result<Vec<Unit>> {
             None => anyhow::bail!("stdin line {line}: expected slice records, found a row"),
         }
     }
+    if units.is_empty() {
+        // An empty pipe is how a failed molt-slice upstream looks: verifying
+        // nothing must not pass for a clean verify.
+        anyhow::bail!(
+            "no slice records on stdin: the input is empty (did the command before molt-verify fail? run pipelines under `set -o pipefail`); give --table to verify without them"
+        );
+    }
     Ok(units)
 }

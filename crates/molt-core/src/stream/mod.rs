@@ -28,3 +28,19 @@ pub fn header(producer: &str, source: Option<SourceInfo>) -> Record {
         source,
     })
 }
+
+/// Why a stream that ended without one table section is not a success, or
+/// `None` when it had one. `records` counts every record read, `sections`
+/// the table headers. A pipeline whose producer died before writing
+/// anything hands the consumer an empty stdin; without `set -o pipefail`
+/// the consumer's exit status is the pipeline's, so reporting success over
+/// nothing done would hide the failure (pgloader#1255 is that bug).
+pub fn nothing_read(records: u64, sections: u64) -> Option<&'static str> {
+    if records == 0 {
+        Some("no molt stream on stdin: the input is empty (did the command before this one fail? run pipelines under `set -o pipefail`; --allow-empty accepts an empty stream)")
+    } else if sections == 0 {
+        Some("the molt stream on stdin holds no table sections, so there is nothing to load (--allow-empty accepts such a stream)")
+    } else {
+        None
+    }
+}

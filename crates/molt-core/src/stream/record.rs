@@ -363,6 +363,10 @@ pub struct ResultRecord {
     /// How molt-load sent the rows: `text` or `binary` COPY.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_format: Option<String>,
+    /// Why the section was written although the ledger had it loaded
+    /// (the target no longer held it), or why it was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Everything that can appear in a stream, one variant per record type.

@@ -7,7 +7,9 @@
 //! `P1Y2M`, JSON text, UUIDs, bit strings), so they are only escaped, in one
 //! pass straight into the batch buffer. Three kinds are converted:
 //!
-//! - bytes: base64 in the stream, `\x` hex for the target;
+//! - bytes: base64 in the stream; for PostgreSQL the bytea hex form `\x…`
+//!   (its backslash escaped for COPY), for CockroachDB every byte as a COPY
+//!   escape ([`BytesText`] says why);
 //! - dates and timestamps with astronomical years `<= 0`: `... BC`
 //!   ([`crate::value::era`]);
 //! - arrays: JSON in the stream, `{...}` array literals for the target,
@@ -29,6 +31,37 @@ pub struct EncodeError {
     pub message: String,
 }
 
+/// How a scalar bytes value is written in COPY text.
+///
+/// PostgreSQL runs the COPY-unescaped field through bytea's input function,
+/// so it reads the hex form `\\x0102`. CockroachDB does not: its text COPY
+/// stores the COPY-unescaped field bytes as they are (`readTextTupleDatum`
+/// in cockroach's `pkg/sql/copy_from.go`, cockroachdb/cockroach#167309), so
+/// the hex form would arrive as the six bytes `\x0102`. There each byte that
+/// is not printable ASCII (and the backslash) is sent as the COPY escape
+/// `\xHH`, which both decode to that byte. Neither form works on the other
+/// engine: PostgreSQL rejects raw bytes >= 0x80 in bytea text as invalid
+/// UTF-8. Array elements are read by the array parser on both, so they keep
+/// the hex form.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BytesText {
+    /// `\\x0102`: bytea's hex input form (PostgreSQL).
+    #[default]
+    ByteaHex,
+    /// `\x01\x02`: the raw bytes as COPY escapes (CockroachDB).
+    CopyEscapes,
+}
+
+impl BytesText {
+    pub fn for_flavour(flavour: super::Flavour) -> BytesText {
+        if flavour.is_cockroach() {
+            BytesText::CopyEscapes
+        } else {
+            BytesText::ByteaHex
+        }
+    }
+}
+
 /// How one column is encoded.
 #[derive(Clone, Debug)]
 struct ColumnCodec {
@@ -43,11 +76,20 @@ struct ColumnCodec {
 pub struct RowEncoder {
     columns: Vec<ColumnCodec>,
     scratch: Vec<u8>,
+    bytes: BytesText,
 }
 
 impl RowEncoder {
+    /// An encoder writing bytes in PostgreSQL's form; see [`Self::with_bytes`].
     pub fn new(header: &TableHeader) -> RowEncoder {
+        RowEncoder::with_bytes(header, BytesText::ByteaHex)
+    }
+
+    /// An encoder writing scalar bytes values as `bytes` says, which must
+    /// match the target ([`BytesText::for_flavour`]).
+    pub fn with_bytes(header: &TableHeader, bytes: BytesText) -> RowEncoder {
         RowEncoder {
+            bytes,
             columns: header
                 .columns
                 .iter()
@@ -89,7 +131,7 @@ impl RowEncoder {
                     encode_array(column.logical, json, out)
                 }
                 Field::Str(text) | Field::Array(text) => {
-                    encode_scalar(column.logical, text, out, &mut self.scratch)
+                    encode_scalar(column.logical, text, out, &mut self.scratch, self.bytes)
                 }
             };
             if let Err(message) = result {
@@ -174,18 +216,38 @@ fn encode_scalar(
     text: &str,
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
+    bytes: BytesText,
 ) -> Result<(), String> {
     if ty == LogicalType::Bytes {
         scratch.clear();
         base64::engine::general_purpose::STANDARD
             .decode_vec(text, scratch)
             .map_err(|e| format!("invalid base64 in a bytes value: {e}"))?;
-        // `\x` with its backslash escaped for COPY.
-        out.reserve(3 + scratch.len() * 2);
-        out.extend_from_slice(b"\\\\x");
-        for &b in scratch.iter() {
-            out.push(HEX[(b >> 4) as usize]);
-            out.push(HEX[(b & 15) as usize]);
+        match bytes {
+            BytesText::ByteaHex => {
+                // `\x` with its backslash escaped for COPY.
+                out.reserve(3 + scratch.len() * 2);
+                out.extend_from_slice(b"\\\\x");
+                for &b in scratch.iter() {
+                    out.push(HEX[(b >> 4) as usize]);
+                    out.push(HEX[(b & 15) as usize]);
+                }
+            }
+            BytesText::CopyEscapes => {
+                out.reserve(scratch.len() * 2);
+                for &b in scratch.iter() {
+                    if (0x20..0x7f).contains(&b) && b != b'\\' {
+                        out.push(b);
+                    } else {
+                        out.extend_from_slice(&[
+                            b'\\',
+                            b'x',
+                            HEX[(b >> 4) as usize],
+                            HEX[(b & 15) as usize],
+                        ]);
+                    }
+                }
+            }
         }
         return Ok(());
     }
@@ -277,7 +339,7 @@ mod tests {
 
     fn scalar(ty: LogicalType, text: &str) -> String {
         let mut out = Vec::new();
-        encode_scalar(ty, text, &mut out, &mut Vec::new()).unwrap();
+        encode_scalar(ty, text, &mut out, &mut Vec::new(), BytesText::ByteaHex).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -301,8 +363,14 @@ mod tests {
     fn refuses_nul_anywhere_in_a_value() {
         for text in ["\0", "abcdefghijkl\0", "a\tb\0c", "0123456789abcdef\0"] {
             let mut out = b"kept".to_vec();
-            let err =
-                encode_scalar(LogicalType::Text, text, &mut out, &mut Vec::new()).unwrap_err();
+            let err = encode_scalar(
+                LogicalType::Text,
+                text,
+                &mut out,
+                &mut Vec::new(),
+                BytesText::ByteaHex,
+            )
+            .unwrap_err();
             assert!(err.contains("NUL byte"), "{err}");
         }
         let mut out = Vec::new();
@@ -321,7 +389,38 @@ mod tests {
         );
         assert_eq!(scalar(LogicalType::Date, "-infinity"), "-infinity");
         assert_eq!(scalar(LogicalType::Date, "2024-02-29"), "2024-02-29");
-        assert!(encode_scalar(LogicalType::Bytes, "!!", &mut Vec::new(), &mut Vec::new()).is_err());
+        let mut out = Vec::new();
+        let escapes = BytesText::CopyEscapes;
+        assert!(
+            encode_scalar(LogicalType::Bytes, "!!", &mut out, &mut Vec::new(), escapes).is_err()
+        );
+    }
+
+    #[test]
+    fn bytes_for_cockroach_are_copy_escapes() {
+        let mut out = Vec::new();
+        // 0x00 0x01 'A' '\\' 0xff 'x' '0'
+        let b64 = base64::engine::general_purpose::STANDARD
+            .encode([0u8, 1, b'A', b'\\', 0xff, b'x', b'0']);
+        encode_scalar(
+            LogicalType::Bytes,
+            &b64,
+            &mut out,
+            &mut Vec::new(),
+            BytesText::CopyEscapes,
+        )
+        .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), r"\x00\x01A\x5c\xffx0");
+        let mut out = Vec::new();
+        encode_scalar(
+            LogicalType::Bytes,
+            "",
+            &mut out,
+            &mut Vec::new(),
+            BytesText::CopyEscapes,
+        )
+        .unwrap();
+        assert!(out.is_empty());
     }
 
     #[test]

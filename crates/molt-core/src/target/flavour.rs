@@ -19,6 +19,33 @@ pub enum Flavour {
 pub const COCKROACH_DELETE_CHUNK: u64 = 10_000;
 
 impl Flavour {
+    /// Refuses a table this engine cannot hold, before anything is created,
+    /// naming the column. CockroachDB's arrays have one dimension (its
+    /// `array.md`: "CockroachDB does not support nested arrays"; CREATE TABLE
+    /// with `INT8[][]` fails with "nested array unsupported as column type").
+    pub fn check_columns(
+        self,
+        header: &crate::stream::TableHeader,
+        target: &crate::stream::TableName,
+    ) -> Result<(), String> {
+        if !self.is_cockroach() {
+            return Ok(());
+        }
+        for column in &header.columns {
+            if column.array_dims > 1 || column.target_type.contains("[][]") {
+                return Err(format!(
+                    "column {} of {target} ({} in {}) is a {}-dimensional array, and CockroachDB arrays have one dimension; \
+                     exclude the column, or change it at the source to one dimension or to JSON",
+                    column.name,
+                    column.source_type,
+                    header.table,
+                    column.array_dims.max(2)
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// From the text of `SELECT version()`.
     pub fn detect(version: &str) -> Flavour {
         if version.contains("CockroachDB") {

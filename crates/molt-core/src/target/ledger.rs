@@ -67,6 +67,10 @@ pub struct SectionState {
     pub status: String,
     pub rows: Option<i64>,
     pub digest: Option<String>,
+    /// The target table's `pg_class` oid when the section was loaded
+    /// (`None` in ledgers written before it was recorded). A table dropped
+    /// and created again has a new one, on PostgreSQL and CockroachDB.
+    pub table_oid: Option<i64>,
 }
 
 /// The ledger in one schema.
@@ -105,6 +109,11 @@ impl Ledger {
                  shard_index INT8 NOT NULL, shard_count INT8 NOT NULL, shard JSONB NOT NULL, \
                  filter TEXT, status TEXT NOT NULL, \"rows\" INT8, bytes INT8, digest TEXT, \
                  started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, host TEXT, username TEXT, error TEXT)",
+                self.table("sections")
+            ),
+            // Added after the first ledgers were written.
+            format!(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS table_oid INT8",
                 self.table("sections")
             ),
         ]
@@ -183,7 +192,7 @@ impl Ledger {
     /// The ledger's state of a section, if it has one.
     pub async fn section(&self, client: &Client, id: &SectionId) -> Result<Option<SectionState>> {
         let sql = format!(
-            "SELECT status, \"rows\", digest FROM {} WHERE section_key = $1",
+            "SELECT status, \"rows\", digest, table_oid FROM {} WHERE section_key = $1",
             self.table("sections")
         );
         let row = client
@@ -194,6 +203,7 @@ impl Ledger {
             status: r.get(0),
             rows: r.get(1),
             digest: r.get(2),
+            table_oid: r.get(3),
         }))
     }
 
@@ -246,12 +256,22 @@ impl Ledger {
         digest: &str,
     ) -> Result<()> {
         let sql = format!(
-            "UPDATE {} SET status = 'loaded', \"rows\" = $2, bytes = $3, digest = $4, finished_at = now(), error = NULL \
-             WHERE section_key = $1",
+            "UPDATE {} SET status = 'loaded', \"rows\" = $2, bytes = $3, digest = $4, finished_at = now(), error = NULL, \
+             table_oid = ({TABLE_OID_SQL}) WHERE section_key = $1",
             self.table("sections")
         );
         client
-            .execute(&sql, &[&id.key, &(rows as i64), &(bytes as i64), &digest])
+            .execute(
+                &sql,
+                &[
+                    &id.key,
+                    &(rows as i64),
+                    &(bytes as i64),
+                    &digest,
+                    &id.target.schema,
+                    &id.target.name,
+                ],
+            )
             .await
             .ctx(|| {
                 format!(
@@ -291,6 +311,117 @@ impl Ledger {
             .ctx(|| format!("clearing the ledger sections of {target}"))?;
         Ok(())
     }
+}
+
+/// The `pg_class` oid of the table named by `$5` (schema) and `$6`
+/// (name), as INT8; NULL when there is none. Catalog tables rather than a
+/// `regclass` cast, so that a missing table is NULL and not an error.
+const TABLE_OID_SQL: &str = "SELECT c.oid::INT8 FROM pg_catalog.pg_class c \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $5::TEXT AND c.relname = $6::TEXT";
+
+/// Why a section the ledger has as `loaded` is not on the target any more,
+/// or `None` when the target still holds it: the same table (by oid, when
+/// the ledger recorded one) with the slice's row count equal to the
+/// ledger's. A dropped, recreated or truncated table, or rows deleted
+/// behind molt's back, all fail this; a changed row that keeps the count
+/// does not (that is molt-verify's job).
+pub async fn stale_reason(
+    client: &Client,
+    state: &SectionState,
+    target: &TableName,
+    predicate: &super::slice::SlicePredicate,
+) -> Result<Option<String>> {
+    let oid: Option<i64> = client
+        .query_opt(
+            "SELECT c.oid::INT8 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n \
+             ON n.oid = c.relnamespace WHERE n.nspname = $1::TEXT AND c.relname = $2::TEXT",
+            &[&target.schema, &target.name],
+        )
+        .await
+        .ctx(|| format!("looking up table {target} on the target"))?
+        .map(|r| r.get(0));
+    let Some(oid) = oid else {
+        return Ok(Some(format!(
+            "the ledger has it loaded but table {target} no longer exists on the target"
+        )));
+    };
+    if state.table_oid.is_some_and(|recorded| recorded != oid) {
+        return Ok(Some(format!(
+            "the ledger has it loaded into an earlier table {target} (dropped and created again since)"
+        )));
+    }
+    let sql = match &predicate.sql {
+        Some(p) => format!("SELECT count(*) FROM {} WHERE {p}", quote_pg_table(target)),
+        None => format!("SELECT count(*) FROM {}", quote_pg_table(target)),
+    };
+    let count: i64 = client
+        .query_one(&sql, &predicate.param_refs())
+        .await
+        .ctx(|| format!("counting the section's rows in {target}"))?
+        .get(0);
+    let expected = state.rows.unwrap_or(-1);
+    if count != expected {
+        return Ok(Some(format!(
+            "the ledger has it loaded with {expected} rows but the target holds {count} of them"
+        )));
+    }
+    Ok(None)
+}
+
+/// [`stale_reason`] for a section as the cutover tools read it from the
+/// ledger (`row`), with the header its table was loaded from (for the key
+/// columns' types in the shard bounds). Ledgers written before `table_oid`
+/// was recorded are checked by row count alone.
+pub async fn stale_section(
+    client: &Client,
+    ledger_schema: &str,
+    row: &crate::ledger::SectionRow,
+    header: &TableHeader,
+) -> Result<Option<String>> {
+    let mut sliced = header.clone();
+    sliced.slice.filter = row.filter.clone();
+    sliced.slice.target_filter = None;
+    sliced.slice.shard = serde_json::from_value(row.shard.clone()).map_err(|e| {
+        TargetError::Invalid(format!(
+            "the ledger's shard of {} is unreadable: {e}",
+            row.target
+        ))
+    })?;
+    // The ledger already names the target table: no schema override.
+    sliced.target = Some(row.target.clone());
+    let predicate = super::slice::section_predicate(&sliced, None)?;
+    let sections = TableName::new(ledger_schema, "sections");
+    let has_oid = client
+        .query_opt(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 \
+             AND column_name = 'table_oid'",
+            &[&sections.schema, &sections.name],
+        )
+        .await
+        .ctx(|| "reading the ledger's columns".into())?
+        .is_some();
+    let table_oid = if has_oid {
+        client
+            .query_one(
+                &format!(
+                    "SELECT table_oid FROM {} WHERE section_key = $1",
+                    quote_pg_table(&sections)
+                ),
+                &[&row.key],
+            )
+            .await
+            .ctx(|| format!("reading the ledger for {}", row.target))?
+            .get(0)
+    } else {
+        None
+    };
+    let state = SectionState {
+        status: row.status.clone(),
+        rows: row.rows,
+        digest: row.digest.clone(),
+        table_oid,
+    };
+    stale_reason(client, &state, &row.target, &predicate).await
 }
 
 fn host() -> String {
