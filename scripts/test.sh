@@ -94,6 +94,7 @@ done
 if [ "$need_servers" = 1 ]; then
     step "starting throwaway database servers"
     molt_ensure_server_binaries
+    molt_ensure_postgis
     MOLT_SERVERS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/molt-servers.XXXXXX")
     export MOLT_SERVERS_DIR
     if [ -z "${MOLT_TEST_PG_SOURCE:-}" ]; then

@@ -1051,27 +1051,7 @@ impl OwnStandin {
     /// # Panics
     /// When it does not start or does not say where it listens.
     pub fn start(args: &[&str]) -> OwnStandin {
-        use std::io::BufRead as _;
-        let mut child = std::process::Command::new(bin("molt-crdb-standin"))
-            .arg("--upstream")
-            .arg(pg_plain_target_url())
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .expect("start molt-crdb-standin");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read the stand-in's listening line");
-        let port = line
-            .trim()
-            .strip_prefix("listening on 127.0.0.1:")
-            .unwrap_or_else(|| panic!("unexpected first line from the stand-in: {line:?}"))
-            .parse()
-            .expect("a port");
-        OwnStandin { child, port }
+        OwnStandin::start_in_front_of(&pg_plain_target_url(), args)
     }
 
     /// `url` (a database on [`pg_plain_target_url`]'s server) through this
@@ -1092,6 +1072,38 @@ impl Drop for OwnStandin {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl OwnStandin {
+    /// Starts `molt-crdb-standin` (from `MOLT_BIN_DIR`) with `args` in front
+    /// of `upstream`, any PostgreSQL server (a test's own target, or a source
+    /// with `--passthrough`), instead of [`pg_plain_target_url`]'s.
+    ///
+    /// # Panics
+    /// When it does not start or does not say where it listens.
+    pub fn start_in_front_of(upstream: &str, args: &[&str]) -> OwnStandin {
+        use std::io::BufRead as _;
+        let mut child = Command::new(bin("molt-crdb-standin"))
+            .arg("--upstream")
+            .arg(upstream)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start molt-crdb-standin");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the stand-in's listening line");
+        let port = line
+            .trim()
+            .strip_prefix("listening on 127.0.0.1:")
+            .unwrap_or_else(|| panic!("unexpected first line from the stand-in: {line:?}"))
+            .parse()
+            .expect("a port");
+        OwnStandin { child, port }
     }
 }
 

@@ -144,6 +144,30 @@ molt_ensure_server_binaries() {
     return 1
 }
 
+# molt_ensure_postgis: make sure the PostgreSQL found by
+# molt_ensure_server_binaries has the PostGIS extension (the CockroachDB
+# stand-in needs it: GEOMETRY and GEOGRAPHY are native in CockroachDB). When it
+# is missing, install Debian's postgresql-MAJOR-postgis-3 as root, or say what
+# to install and return 1.
+molt_ensure_postgis() {
+    local major share
+    major=$(basename "$(dirname "${MOLT_PG_BINDIR:?run molt_ensure_server_binaries first}")")
+    share=$("$MOLT_PG_BINDIR/pg_config" --sharedir 2>/dev/null || echo "/usr/share/postgresql/$major")
+    if [ -f "$share/extension/postgis.control" ]; then
+        return 0
+    fi
+    if _molt_is_root && command -v apt-get >/dev/null 2>&1; then
+        _molt_log "installing postgresql-$major-postgis-3 with apt-get"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y "postgresql-$major-postgis-3" >&2 \
+            || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y "postgresql-$major-postgis-3" >&2; } \
+            || return 1
+        [ -f "$share/extension/postgis.control" ] && return 0
+    fi
+    _molt_log "PostGIS is missing for PostgreSQL $major ($share/extension/postgis.control)"
+    _molt_log "  Debian/Ubuntu: sudo apt-get install -y postgresql-$major-postgis-3"
+    return 1
+}
+
 # molt_free_port: print a TCP port that is free on 127.0.0.1 right now.
 molt_free_port() {
     local port

@@ -389,8 +389,35 @@ async fn pg_freeze_waits_for_in_flight_writes_or_times_out() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Wait until freeze's session is seen waiting for a table lock (held by
+    // the writer's ROW EXCLUSIVE), not for a fixed time.
     let mut child = child;
+    let watcher = pg_connect(&env.source).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting = count(
+            &watcher,
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE NOT l.granted AND a.application_name = 'molt-cutover' \
+             AND a.datname = current_database()",
+        )
+        .await;
+        if waiting > 0 {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "freeze ended ({status}) before it waited for the in-flight transaction: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "freeze's session never waited for a lock within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(
         child.try_wait().unwrap().is_none(),
         "freeze did not wait for the in-flight transaction"
@@ -494,8 +521,36 @@ async fn mysql_freeze_waits_for_in_flight_writes_or_times_out() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Wait until freeze's CREATE TRIGGER is seen waiting for the metadata
+    // lock the writer's transaction holds, not for a fixed time.
     let mut child = child;
+    let db = source.rsplit('/').next().unwrap().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: Option<i64> = my
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = ? \
+                 AND STATE LIKE 'Waiting for table metadata lock%' AND INFO LIKE 'CREATE TRIGGER%'",
+                (&db,),
+            )
+            .await
+            .unwrap();
+        if waiting.unwrap_or(0) > 0 {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "freeze ended ({status}) before it waited for the in-flight transaction: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "freeze's CREATE TRIGGER never waited for the metadata lock within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(
         child.try_wait().unwrap().is_none(),
         "freeze did not wait for the in-flight transaction"

@@ -1061,7 +1061,7 @@ async fn rollback_cmd(r: &Rollback<'_>, t: &TargetArgs) -> anyhow::Result<i32> {
             if r.dry {
                 purge_dry_run(&target, phase, &steps).await?;
             } else {
-                let deleted = rollback::purge(&mut target.target.client, phase, &steps).await?;
+                let deleted = rollback::purge(&mut target.target, phase, &steps).await?;
                 ledger::set_sections_status(target.client(), target.schema(), phase, "rolled_back")
                     .await?;
                 for (table, n) in &deleted {

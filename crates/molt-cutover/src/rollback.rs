@@ -4,7 +4,8 @@
 //! means unfreezing it and, with `--purge-target`, deleting exactly the rows
 //! the phase's sections loaded (each section's own predicate, as the loader
 //! wrote them), children before parents so that `via` predicates still see
-//! their parents and foreign keys never block, all in one transaction.
+//! their parents and foreign keys never block, in one transaction on
+//! PostgreSQL and in retried chunks on CockroachDB (see [`purge`]).
 //! Other phases' rows in shared tables are untouched.
 //!
 //! **After the switch** the target has taken writes the source never saw.
@@ -185,14 +186,52 @@ pub fn purge_steps(
     Ok(steps)
 }
 
-/// Deletes every section's rows of the phase, children first, in one
-/// transaction. Returns rows deleted per table.
+/// Retries of each purge DELETE after a transient error (40001 above all).
+const PURGE_RETRIES: u32 = 8;
+
+/// Deletes every section's rows of the phase, children first. Returns rows
+/// deleted per table.
+///
+/// On PostgreSQL it is one transaction. On CockroachDB one transaction
+/// over a whole phase would be the huge transaction its docs warn against
+/// (bulk deletes: batches of thousands of rows), so each section is deleted
+/// in chunks of `LIMIT` statements, the way molt-load replaces a slice,
+/// each retried on a 40001. A purge cut short there leaves the remaining
+/// rows in place: the target slice serves no traffic before the switch,
+/// and running the same rollback again deletes the rest (a DELETE of rows
+/// already gone deletes nothing).
 pub async fn purge(
-    client: &mut Client,
+    target: &mut molt_core::target::Target,
     phase: &str,
     steps: &[PurgeStep],
 ) -> anyhow::Result<Vec<(TableName, u64)>> {
-    let tx = client
+    if target.flavour.is_cockroach() {
+        let mut deleted: Vec<(TableName, u64)> = Vec::new();
+        for step in steps {
+            let n = molt_core::target::delete_in_chunks(
+                &target.client,
+                target.flavour,
+                &step.table,
+                &step.predicate,
+                PURGE_RETRIES,
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "phase {phase}: deleting the rows of {} shard {} (rows deleted so far stay deleted; run the rollback again to finish)",
+                    step.table,
+                    step.shard_index + 1
+                )
+            })?;
+            match deleted.last_mut() {
+                Some((table, total)) if table == &step.table => *total += n,
+                _ => deleted.push((step.table.clone(), n)),
+            }
+        }
+        return Ok(deleted);
+    }
+    let tx = target
+        .client
         .transaction()
         .await
         .map_err(|e| anyhow::anyhow!(molt_core::target::describe(&e)))?;

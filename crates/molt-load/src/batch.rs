@@ -18,7 +18,11 @@ use molt_core::stream::{TableHeader, TableName};
 use molt_core::target::copy_binary::{BinaryPlan, BinaryType};
 use molt_core::target::ddl::column_type;
 use molt_core::target::simple::SimpleSession;
-use molt_core::target::{connect, retry, Target, TargetError};
+use molt_core::target::{connect_retrying, retry, Target, TargetError};
+
+/// Times a (re)connection is asked again when the server answers it with a
+/// transient SQLSTATE.
+pub const CONNECT_RETRIES: u32 = 8;
 use molt_core::ConnUrl;
 
 /// A worker's connections, each reopened when it is lost: one for
@@ -55,11 +59,13 @@ impl Conn {
         Ok(self.copy.as_mut().expect("just connected"))
     }
 
-    /// The connection, (re)connecting when there is none or it closed.
+    /// The connection, (re)connecting when there is none or it closed (a
+    /// transient SQLSTATE while connecting is asked again, up to
+    /// [`CONNECT_RETRIES`] times; the callers retry the rest).
     pub async fn get(&mut self) -> Result<&Target, TargetError> {
         if self.target.as_ref().map_or(true, Target::is_closed) {
             self.target = None;
-            self.target = Some(connect(&self.url).await?);
+            self.target = Some(connect_retrying(&self.url, CONNECT_RETRIES).await?);
         }
         Ok(self.target.as_ref().expect("just connected"))
     }

@@ -107,7 +107,7 @@ macro_rules! retrying {
 
 /// Loads the stream on stdin; the body of `molt-load`.
 pub async fn load(args: Arc<Args>, url: ConnUrl) -> anyhow::Result<i32> {
-    let main = molt_core::target::connect(&url)
+    let main = molt_core::target::connect_retrying(&url, args.max_retries)
         .await
         .context("connecting to the target")?;
     let out = Output::new(args.quiet);
@@ -786,16 +786,27 @@ async fn load_section(
     if header.slice.filter.is_none() && header.slice.shard.count <= 1 {
         shared.out.expect_rows(header.estimated_rows);
     }
-    prepare(conn, shared, &header, &target)
-        .await
-        .map_err(|e| fail(&e))?;
+    // Preparing is safe to run again (it plans from what the target holds
+    // now), so a transient error (a 40001 on a catalog read or the ledger
+    // write, a lost connection) runs it again.
+    let mut attempt = 0;
+    loop {
+        match prepare(conn, shared, &header, &target).await {
+            Ok(()) => break,
+            Err(e) if e.is_transient() && attempt < args.max_retries => {
+                attempt += 1;
+                tokio::time::sleep(retry::backoff(attempt)).await;
+            }
+            Err(e) => return Err(fail(&e)),
+        }
+    }
     // The reader waits for this answer before it encodes a row.
     let binary = match binary_reply {
         Some(reply) if !args.dry_run => {
-            let client = &conn.get().await.map_err(|e| fail(&e))?.client;
-            let plan = copy_binary::plan(client, &header, &target)
-                .await
-                .map_err(|e| fail(&e))?;
+            let plan = retrying!(conn, args.max_retries, |t| copy_binary::plan(
+                &t.client, &header, &target
+            ))
+            .map_err(|e| fail(&e))?;
             let _ = reply.send(plan.as_ref().map(|p| p.types.clone()));
             plan
         }

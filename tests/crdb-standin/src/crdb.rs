@@ -195,6 +195,13 @@ pub fn not_translated(form: &str, stmt: &str) -> PgError {
         .with_hint("molt-crdb-standin cannot emulate this statement on PostgreSQL; see tests/crdb-standin/README.md")
 }
 
+/// A function CockroachDB does not have. cockroachdb/cockroach
+/// pkg/sql/sem/tree/function_name.go: `pgerror.Newf(pgcode.UndefinedFunction,
+/// "unknown function: %s()", ...)`, pgcode.UndefinedFunction = "42883".
+pub fn unknown_function(name: &str) -> PgError {
+    PgError::error("42883", format!("unknown function: {name}()"))
+}
+
 /// Refusal of text COPY into a bytea column (`--copy-bytea refuse`); see
 /// cockroachdb/cockroach#167309 (and pkg/sql/copy_from.go `readTextTupleDatum`).
 pub fn copy_bytea_refused(table: &str, columns: &[String]) -> PgError {

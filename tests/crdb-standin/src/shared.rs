@@ -100,16 +100,24 @@ pub struct Shared {
     pub next_conn: AtomicU64,
 }
 
+/// One step of splitmix64 (Steele, Lea and Flood 2014): spreads a seed's
+/// bits over the whole state.
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 impl Shared {
     pub fn new(cfg: Config, events: Option<File>, seed: u64) -> Self {
         Shared {
             cfg,
             events: events.map(Mutex::new),
-            rng: Mutex::new(if seed == 0 {
-                0x9E37_79B9_7F4A_7C15
-            } else {
-                seed
-            }),
+            // Through splitmix64: xorshift from a small seed starts with
+            // draws near 0, which would make the first eligible point
+            // always inject, whatever the rate.
+            rng: Mutex::new(splitmix64(seed).max(1)),
             retries: AtomicU64::new(0),
             cuts: AtomicU64::new(0),
             next_conn: AtomicU64::new(1),

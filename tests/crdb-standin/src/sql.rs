@@ -726,6 +726,15 @@ fn analyze_stmt(
         return StmtOutcome::Refuse(crdb::copy_from_extended());
     }
 
+    if let Some(name) = pg_only_function(&s) {
+        log.push(fired_with(
+            "pg-only-function-refused",
+            "function",
+            name.clone(),
+        ));
+        return StmtOutcome::Refuse(crdb::unknown_function(&name));
+    }
+
     if let Some(form) = crdb_only_form(&s) {
         log.push(fired_with("crdb-only-refused", "form", form.clone()));
         return StmtOutcome::Refuse(crdb::not_translated(&form, text));
@@ -771,6 +780,33 @@ fn analyze_stmt(
         std::borrow::Cow::Borrowed(_) => StmtOutcome::Pass,
         std::borrow::Cow::Owned(t) => StmtOutcome::Rewrite(t),
     }
+}
+
+/// PostgreSQL functions a CockroachDB v25 lacks, which PostgreSQL would run
+/// (a denylist; each names its source). Called as `name(`.
+const PG_ONLY_FUNCTIONS: &[&str] = &[
+    // Added to CockroachDB only by cockroachdb/cockroach#168827 (2026-04,
+    // "sql: add PostgreSQL-parity math builtins"), after v25.
+    "trim_scale",
+    "min_scale",
+    "scale",
+    // PostgreSQL's internal hash support functions: not in CockroachDB's
+    // builtins (docs functions-and-operators.md lists none of them).
+    "hashtextextended",
+    "hash_record_extended",
+    "jsonb_hash_extended",
+    "hashint8extended",
+    "hashtext",
+    // PostgreSQL 10's partition catalog function; CockroachDB has no
+    // pg_partition_tree (docs functions-and-operators.md).
+    "pg_partition_tree",
+];
+
+fn pg_only_function(s: &Stmt) -> Option<String> {
+    (0..s.toks.len()).find_map(|i| {
+        let w = s.w(i);
+        (PG_ONLY_FUNCTIONS.contains(&w) && s.is(i + 1, Kind::Punct(b'('))).then(|| w.to_string())
+    })
 }
 
 /// CockroachDB-only statement forms (a denylist; each names its docs page).
@@ -1359,6 +1395,32 @@ mod tests {
             run("SHOW TRANSACTION ISOLATION LEVEL", &Session::default()).outcome,
             Outcome::Pass
         ));
+    }
+
+    #[test]
+    fn pg_only_functions() {
+        for (sql, name) in [
+            ("SELECT trim_scale(d)::text FROM t", "trim_scale"),
+            (
+                "SELECT sum(hashtextextended(t::text, 0)) FROM t",
+                "hashtextextended",
+            ),
+            (
+                "SELECT HASH_RECORD_EXTENDED(ROW(a), 0) FROM t",
+                "hash_record_extended",
+            ),
+        ] {
+            let e = refused(sql);
+            assert_eq!(e.code, "42883", "{sql}");
+            assert_eq!(e.message, format!("unknown function: {name}()"), "{sql}");
+        }
+        // A column named like one, or the name in a string, passes.
+        for sql in ["SELECT scale FROM t", "SELECT 'trim_scale(x)'"] {
+            assert!(
+                matches!(run(sql, &Session::default()).outcome, Outcome::Pass),
+                "{sql}"
+            );
+        }
     }
 
     #[test]

@@ -315,6 +315,33 @@ async fn version_and_server_version_look_like_cockroachdb() {
 }
 
 #[tokio::test]
+async fn postgres_only_functions_are_unknown_as_on_cockroachdb() {
+    let px = Proxy::start(&[]);
+    let c = px.connect().await;
+    for (sql, name) in [
+        ("SELECT trim_scale(1.500::numeric)", "trim_scale"),
+        ("SELECT hashtextextended('x', 0)", "hashtextextended"),
+    ] {
+        // Both protocols: molt's catalog and hash queries use the extended one.
+        let simple = c.simple_query(sql).await.unwrap_err();
+        let extended = c.query(sql, &[]).await.unwrap_err();
+        for e in [simple, extended] {
+            let db = e.as_db_error().expect("a server error");
+            assert_eq!(db.code().code(), "42883", "{sql}");
+            assert_eq!(db.message(), format!("unknown function: {name}()"));
+        }
+    }
+    // The connection stays usable, and PostgreSQL's own answer is unchanged
+    // where no such function is called.
+    let row = c
+        .query_one("SELECT 1.500::numeric::text", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "1.500");
+    px.assert_event("pg-only-function-refused");
+}
+
+#[tokio::test]
 async fn delete_limit_is_translated_and_deletes_exactly_n_rows() {
     let px = Proxy::start(&[]);
     let c = px.connect().await;

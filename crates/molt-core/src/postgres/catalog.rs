@@ -382,6 +382,8 @@ impl<'a> Catalog<'a> {
         } else {
             let builtin = if elem.schema == "pg_catalog" {
                 types::map_builtin(&elem.name, typmod)
+            } else if elem.typtype == b'b' {
+                types::map_extension(&elem.name, &source_type)
             } else {
                 None
             };

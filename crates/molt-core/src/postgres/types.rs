@@ -141,6 +141,29 @@ pub fn map_builtin(typname: &str, typmod: i32) -> Option<Mapping> {
     Some(m)
 }
 
+/// Maps a base type of an extension (any schema), given its `typname` and
+/// the column's declared type as `format_type` prints it. PostGIS's
+/// `geometry` and `geography` are native in CockroachDB (docs
+/// `spatial-data-overview.md`), with the same `(shape, SRID)` modifiers,
+/// and read its hex EWKB text output, so they keep their declared type.
+pub fn map_extension(typname: &str, declared: &str) -> Option<Mapping> {
+    match typname {
+        "geometry" | "geography" => {
+            // `public.geometry(Point,4326)` when PostGIS is off the search path.
+            // The array brackets are added by the caller.
+            let unqualified = match declared.find(typname) {
+                Some(at) => declared[at..].split('[').next().unwrap_or(typname),
+                None => typname,
+            };
+            Some(Mapping::new(
+                LogicalType::Geometry,
+                unqualified.to_ascii_uppercase(),
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// The mapping of a type without one: its text output into TEXT, with a
 /// notice naming the type.
 pub fn fallback(source_type: &str) -> Mapping {
@@ -186,5 +209,16 @@ mod tests {
         assert_eq!(map_builtin("varbit", 16).unwrap().target_type, "VARBIT(16)");
         assert_eq!(map_builtin("money", -1).unwrap().read_cast, Some("numeric"));
         assert!(map_builtin("xml", -1).is_none());
+        assert_eq!(
+            map_extension("geometry", "public.geometry(Point,4326)")
+                .unwrap()
+                .target_type,
+            "GEOMETRY(POINT,4326)"
+        );
+        assert_eq!(
+            map_extension("geography", "geography").unwrap().logical,
+            LogicalType::Geometry
+        );
+        assert!(map_extension("hstore", "hstore").is_none());
     }
 }

@@ -34,6 +34,28 @@ impl Drop for Target {
     }
 }
 
+/// [`connect`], asked again up to `retries` times (with backoff) when the
+/// server answered with a transient SQLSTATE: a 40001 on the first
+/// statement, 57P03 while a node starts. A server that cannot be reached
+/// fails at once, as a wrong URL should; callers that survive restarts
+/// retry that themselves.
+pub async fn connect_retrying(url: &ConnUrl, retries: u32) -> Result<Target> {
+    let mut attempt = 0;
+    loop {
+        match connect(url).await {
+            Err(e)
+                if attempt < retries
+                    && e.sqlstate()
+                        .is_some_and(super::retry::is_transient_sqlstate) =>
+            {
+                attempt += 1;
+                tokio::time::sleep(super::retry::backoff(attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Connects, detects the flavour and applies the session settings. Must be
 /// called inside a tokio runtime (the connection runs on a spawned task).
 pub async fn connect(url: &ConnUrl) -> Result<Target> {

@@ -32,7 +32,7 @@ pub mod sequences;
 pub mod simple;
 pub mod slice;
 
-pub use conn::{connect, Target};
+pub use conn::{connect, connect_retrying, Target};
 pub use flavour::Flavour;
 
 /// An error from the target, with what was being done when it happened.
@@ -196,13 +196,18 @@ impl<T> DbContext<T> for std::result::Result<T, tokio_postgres::Error> {
 /// PostgreSQL's `IF NOT EXISTS` is not safe against a concurrent creator: the
 /// loser gets a unique violation on the catalog (23505) or "already exists"
 /// (42P07, 42710, 42P06). The object then exists, which is all the statement
-/// wanted, so those outcomes are success after one retry.
+/// wanted, so those outcomes are success after one retry. CockroachDB runs
+/// schema changes as transactions that may be asked to restart (40001, "DDL
+/// can return a retry error" in its transaction-retry-error-reference), and
+/// a DDL statement run alone is safe to run again, so those are retried too,
+/// with backoff.
 pub async fn run_concurrent_ddl(
     client: &tokio_postgres::Client,
     sql: &str,
 ) -> std::result::Result<(), tokio_postgres::Error> {
     const ALREADY_EXISTS: [&str; 3] = ["42P07", "42710", "42P06"];
-    for attempt in 0..3 {
+    const ATTEMPTS: u32 = 6;
+    for attempt in 0..ATTEMPTS {
         match client.batch_execute(sql).await {
             Ok(()) => return Ok(()),
             Err(e) => {
@@ -210,8 +215,13 @@ pub async fn run_concurrent_ddl(
                 match code.as_deref() {
                     Some(c) if ALREADY_EXISTS.contains(&c) => return Ok(()),
                     Some("23505") if attempt < 2 => {
-                        tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1)))
-                            .await;
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            50 * (u64::from(attempt) + 1),
+                        ))
+                        .await;
+                    }
+                    Some("40001" | "40003") if attempt + 1 < ATTEMPTS => {
+                        tokio::time::sleep(retry::backoff(attempt + 1)).await;
                     }
                     _ => return Err(e),
                 }
@@ -219,4 +229,40 @@ pub async fn run_concurrent_ddl(
         }
     }
     client.batch_execute(sql).await
+}
+
+/// Deletes the rows `predicate` selects from `table` the way `flavour`
+/// wants it (in chunks of [`flavour::COCKROACH_DELETE_CHUNK`] on
+/// CockroachDB, where one DELETE of millions of rows is one huge
+/// transaction), each statement retried on a transient error up to
+/// `max_retries` times on the same connection. Returns the rows deleted.
+pub async fn delete_in_chunks(
+    client: &tokio_postgres::Client,
+    flavour: Flavour,
+    table: &crate::stream::TableName,
+    predicate: &slice::SlicePredicate,
+    max_retries: u32,
+) -> Result<u64> {
+    let sql = flavour.delete_sql(
+        &crate::ident::quote_pg_table(table),
+        predicate.sql.as_deref(),
+    );
+    let mut total = 0;
+    loop {
+        let mut attempt = 0;
+        let n = loop {
+            match client.execute(&sql, &predicate.param_refs()).await {
+                Ok(n) => break n,
+                Err(e) if retry::is_transient(&e) && attempt < max_retries && !e.is_closed() => {
+                    attempt += 1;
+                    tokio::time::sleep(retry::backoff(attempt)).await;
+                }
+                Err(e) => return Err(TargetError::db(format!("deleting rows of {table}"), e)),
+            }
+        };
+        total += n;
+        if flavour.delete_chunk().map_or(true, |chunk| n < chunk) {
+            return Ok(total);
+        }
+    }
 }
