@@ -327,6 +327,22 @@ impl ServerCertVerifier for NoVerification {
     }
 }
 
+/// The tokio-postgres configuration of a PostgreSQL-wire URL, and its TLS
+/// parameters: everything [`postgres`] decides before it touches the
+/// network. Pure, so it is fuzzed and property-tested on its own.
+pub fn postgres_config(
+    url: &ConnUrl,
+    application_name: &str,
+) -> Result<(tokio_postgres::Config, TlsParams), ConnectError> {
+    let (driver_url, params) = split_tls_params(url)?;
+    let mut config: tokio_postgres::Config =
+        driver_url.parse().map_err(|e| ConnectError::new(url, e))?;
+    if config.get_application_name().is_none() {
+        config.application_name(application_name);
+    }
+    Ok((config, params))
+}
+
 /// Opens a connection to a PostgreSQL-wire server (PostgreSQL or
 /// CockroachDB) and drives it on the current tokio runtime. Errors on the
 /// connection after it is open are reported on stderr, redacted.
@@ -346,12 +362,7 @@ pub async fn postgres_with_task(
     url: &ConnUrl,
     application_name: &str,
 ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), ConnectError> {
-    let (driver_url, params) = split_tls_params(url)?;
-    let mut config: tokio_postgres::Config =
-        driver_url.parse().map_err(|e| ConnectError::new(url, e))?;
-    if config.get_application_name().is_none() {
-        config.application_name(application_name);
-    }
+    let (mut config, params) = postgres_config(url, application_name)?;
     let describe = |e: tokio_postgres::Error| -> ConnectError {
         let mut error = match e.as_db_error() {
             Some(db) => ConnectError::new(

@@ -146,8 +146,66 @@ impl fmt::Debug for ConnUrl {
 
 /// Replaces the password of one URL, and any `password=` query parameter,
 /// with `***`.
+///
+/// The whole text is the URL, so this redacts whatever any of the drivers
+/// would take for the password, which [`redact_text`] cannot know in a free
+/// text: tokio-postgres's userinfo runs to the *first* `@` after `://`,
+/// wherever it is (`postgres://u:pa/ss@h` has the password `pa/ss`), the
+/// `url` crate's (mysql_async's) to the last `@` before the first `/`, `?`
+/// or `#`, and neither stops at a blank. A query parameter's value runs to
+/// the next `&`, and its key is percent-decoded (`pass%77ord=` is
+/// `password=` to tokio-postgres).
 pub fn redact_url(raw: &str) -> String {
-    redact_text(raw)
+    let Some(pos) = raw.find("://") else {
+        return redact_text(raw);
+    };
+    let (head, rest) = raw.split_at(pos + 3);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let userinfo_end = rest.find('@').max(rest[..authority_end].rfind('@'));
+    let mut out = String::with_capacity(raw.len());
+    out.push_str(head);
+    let after_userinfo = match userinfo_end {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            match userinfo.find(':') {
+                Some(colon) => {
+                    out.push_str(&userinfo[..colon]);
+                    out.push_str(":***");
+                }
+                None => out.push_str(userinfo),
+            }
+            at
+        }
+        None => 0,
+    };
+    let rest = &rest[after_userinfo..];
+    match rest.split_once('?') {
+        Some((before, query)) => {
+            out.push_str(before);
+            out.push('?');
+            for (i, pair) in query.split('&').enumerate() {
+                if i > 0 {
+                    out.push('&');
+                }
+                let key = pair.split_once('=').map(|(key, _)| key);
+                let decoded =
+                    key.map(|k| percent_encoding::percent_decode_str(k).decode_utf8_lossy());
+                match (key, decoded) {
+                    (Some(key), Some(decoded))
+                        if decoded.eq_ignore_ascii_case("password")
+                            || decoded.eq_ignore_ascii_case("pwd") =>
+                    {
+                        out.push_str(key);
+                        out.push_str("=***");
+                    }
+                    _ => out.push_str(pair),
+                }
+            }
+        }
+        None => out.push_str(rest),
+    }
+    // And any other URL or `password=` in it, as in a free text.
+    redact_text(&out)
 }
 
 /// Redacts every `scheme://user:password@` and `password=value` found in a
@@ -243,6 +301,31 @@ mod tests {
         assert!(!red.contains("p@ss"), "{red}");
         assert!(!red.contains("hunter2"), "{red}");
         assert!(red.contains("bob:***@h/db"), "{red}");
+    }
+
+    #[test]
+    fn redacts_what_the_drivers_take_for_the_password() {
+        // Found by fuzzing: tokio-postgres's userinfo runs to the first '@'
+        // even past a '/', '?' or blank, which the free-text rule stops at.
+        for (raw, shown) in [
+            ("postgres://u:pa/ss@h/db", "postgres://u:***@h/db"),
+            ("postgres://u:my pass@h/db", "postgres://u:***@h/db"),
+            ("postgres://u:a?b#c@h", "postgres://u:***@h"),
+            (
+                "postgres://u@h/db?pass%77ord=x y&a=1",
+                "postgres://u@h/db?pass%77ord=***&a=1",
+            ),
+            (
+                "postgres://h/db?password=a b",
+                "postgres://h/db?password=***",
+            ),
+            ("mysql://u@h:p@x/db", "mysql://u@h:***@x/db"),
+            ("postgres://h:5432/db", "postgres://h:5432/db"),
+        ] {
+            assert_eq!(redact_url(raw), shown, "{raw}");
+            let url = ConnUrl::parse(raw).unwrap();
+            assert_eq!(url.to_string(), shown);
+        }
     }
 
     #[test]

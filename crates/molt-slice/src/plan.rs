@@ -47,22 +47,23 @@ impl PlanFile {
     pub fn read(path: &Path) -> anyhow::Result<PlanFile> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading plan {}", path.display()))?;
-        let plan: PlanFile =
-            toml::from_str(&text).with_context(|| format!("plan {}", path.display()))?;
+        PlanFile::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks the text of a plan; `origin` (the file's name) is
+    /// what errors call it.
+    pub fn parse(text: &str, origin: &str) -> anyhow::Result<PlanFile> {
+        let plan: PlanFile = toml::from_str(text).with_context(|| format!("plan {origin}"))?;
         if plan.phase.is_empty() {
-            bail!("plan {}: no [[phase]] entries", path.display());
+            bail!("plan {origin}: no [[phase]] entries");
         }
         let mut seen = std::collections::HashSet::new();
         for phase in &plan.phase {
             if phase.name.trim().is_empty() {
-                bail!("plan {}: a phase has an empty name", path.display());
+                bail!("plan {origin}: a phase has an empty name");
             }
             if !seen.insert(phase.name.as_str()) {
-                bail!(
-                    "plan {}: phase {:?} appears twice",
-                    path.display(),
-                    phase.name
-                );
+                bail!("plan {origin}: phase {:?} appears twice", phase.name);
             }
         }
         Ok(plan)
@@ -456,13 +457,16 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     let (mut pi, mut ti) = (0, 0);
     let (mut star, mut mark) = (None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        // The wildcard first: a `*` in the pattern is never matched
+        // literally against a `*` in the name (found by fuzzing: `*` did not
+        // match `a*b`).
+        if pi < p.len() && p[pi] == '*' {
             star = Some(pi);
             mark = ti;
             pi += 1;
+        } else if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
         } else if let Some(s) = star {
             pi = s + 1;
             mark += 1;
@@ -488,6 +492,9 @@ mod tests {
         assert!(glob_match("a?c", "abc"));
         assert!(!glob_match("order", "orders"));
         assert!(!glob_match("a*z", "abc"));
+        assert!(glob_match("*", "a*b"));
+        assert!(glob_match("a*", "a*b"));
+        assert!(glob_match("*b", "**b"));
     }
 
     #[test]

@@ -84,16 +84,22 @@ impl TypeMap {
             path: shown.clone(),
             source,
         })?;
-        let parsed = if path
+        let json = path
             .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
-        {
-            serde_json::from_str(&text).map_err(|e| e.to_string())
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        TypeMap::parse(&text, &shown, json)
+    }
+
+    /// Parses the text of a type map: JSON when `json` is set, TOML
+    /// otherwise. `origin` (the file's name) is what errors call it.
+    pub fn parse(text: &str, origin: &str, json: bool) -> Result<TypeMap, TypeMapError> {
+        let parsed = if json {
+            serde_json::from_str(text).map_err(|e| e.to_string())
         } else {
-            toml::from_str(&text).map_err(|e| e.to_string())
+            toml::from_str(text).map_err(|e| e.to_string())
         };
         parsed.map_err(|message| TypeMapError::Parse {
-            path: shown,
+            path: origin.to_string(),
             message,
         })
     }

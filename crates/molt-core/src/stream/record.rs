@@ -84,7 +84,9 @@ impl Shard {
 
 impl std::fmt::Display for Shard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.index + 1, self.count)
+        // Widened: an index of u32::MAX read from a stream must print, not
+        // overflow (found by fuzzing).
+        write!(f, "{}/{}", u64::from(self.index) + 1, self.count)
     }
 }
 

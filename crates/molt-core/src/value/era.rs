@@ -11,7 +11,7 @@ pub fn from_pg_era(text: &str) -> Option<String> {
     let body = text.strip_suffix(" BC")?;
     let dash = body.find('-')?;
     let year: i64 = body[..dash].parse().ok()?;
-    let astronomical = 1 - year;
+    let astronomical = 1i64.checked_sub(year)?;
     Some(format!("{}{}", format_year(astronomical), &body[dash..]))
 }
 
@@ -32,12 +32,16 @@ pub fn to_pg_era(text: &str) -> Option<String> {
     if astronomical > 0 {
         return None;
     }
-    Some(format!("{:04}{} BC", 1 - astronomical, &rest[dash..]))
+    Some(format!(
+        "{:04}{} BC",
+        1i64.checked_sub(astronomical)?,
+        &rest[dash..]
+    ))
 }
 
 fn format_year(year: i64) -> String {
     if year < 0 {
-        format!("-{:04}", -year)
+        format!("-{:04}", year.unsigned_abs())
     } else {
         format!("{year:04}")
     }
@@ -62,5 +66,12 @@ mod tests {
         assert_eq!(to_pg_era("2020-01-01"), None);
         assert_eq!(from_pg_era("2020-01-01"), None);
         assert_eq!(to_pg_era("infinity"), None);
+        // A year whose BC number is beyond i64 is not converted, rather
+        // than overflowing.
+        assert_eq!(to_pg_era("-9223372036854775807-01-01"), None);
+        assert_eq!(
+            from_pg_era("9223372036854775807-01-01 BC").unwrap(),
+            "-9223372036854775806-01-01"
+        );
     }
 }

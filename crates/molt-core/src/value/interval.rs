@@ -99,10 +99,11 @@ impl Interval {
             }
         }
         if negate_all {
+            // `-P-9223372036854775808M` has no negation in an i64.
             iv = Interval {
-                months: -iv.months,
-                days: -iv.days,
-                micros: -iv.micros,
+                months: iv.months.checked_neg()?,
+                days: iv.days.checked_neg()?,
+                micros: iv.micros.checked_neg()?,
             };
         }
         Some(iv)
@@ -193,5 +194,17 @@ mod tests {
         }
         assert_eq!(Interval::parse_iso("PT36H").unwrap().to_iso(), "PT36H");
         assert!(Interval::parse_iso("1 day").is_none());
+    }
+
+    #[test]
+    fn a_negation_beyond_i64_is_not_an_interval() {
+        assert_eq!(Interval::parse_iso("-P-9223372036854775808M"), None);
+        assert_eq!(Interval::parse_iso("-P-9223372036854775808D"), None);
+        assert_eq!(
+            Interval::parse_iso("-P-9223372036854775807M")
+                .unwrap()
+                .months,
+            i64::MAX
+        );
     }
 }
