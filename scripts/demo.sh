@@ -7,8 +7,10 @@
 #
 # 1. Builds the molt tools in release mode (skipped when MOLT_BIN_DIR already
 #    holds all five), and starts throwaway servers with scripts/lib/servers.sh:
-#    the source (PostgreSQL, or MariaDB with --source mysql) and a PostgreSQL
-#    server standing in for CockroachDB. They are stopped on exit, Ctrl-C included.
+#    the source (PostgreSQL, or MariaDB with --source mysql) and the target:
+#    the CockroachDB stand-in (tests/crdb-standin, which refuses what
+#    CockroachDB refuses and answers as CockroachDB) in front of a PostgreSQL
+#    that defaults to SERIALIZABLE. They are stopped on exit, Ctrl-C included.
 # 2. Seeds the source with four regions (A-D) of customers, orders and order
 #    items, and a product catalogue (scripts/lib/demo-data.sh): N orders
 #    (default 300000), about 2N order items, N/5 customers.
@@ -73,7 +75,7 @@ molt_install_server_trap
 
 # --- 1. tools and servers ------------------------------------------------------
 
-tools=(molt-slice molt-dump molt-load molt-verify molt-cutover)
+tools=(molt-slice molt-dump molt-load molt-verify molt-cutover molt-crdb-standin)
 have_tools() {
     local t
     [ -n "${MOLT_BIN_DIR:-}" ] || return 1
@@ -89,7 +91,8 @@ else
         exit 1
     }
     step "cargo build --release (the five tools)"
-    molt_run cargo build --release --bins -p molt-slice -p molt-dump -p molt-load -p molt-verify -p molt-cutover
+    molt_run cargo build --release --bins -p molt-slice -p molt-dump -p molt-load -p molt-verify -p molt-cutover \
+        -p molt-crdb-standin
     target_dir=$(cargo metadata --format-version 1 --no-deps 2>/dev/null \
         | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p' || true)
     [ -n "$target_dir" ] || target_dir=${CARGO_TARGET_DIR:-$repo/target}
@@ -107,7 +110,12 @@ if [ "$engine" = pg ]; then
 else
     source_server=$(molt_start_mariadb demo-source)
 fi
-target_server=$(molt_start_pg demo-target)
+printf "default_transaction_isolation = 'serializable'\n" >"$MOLT_SERVERS_DIR/serializable.conf"
+target_pg=$(MOLT_PG_EXTRA_CONF=$MOLT_SERVERS_DIR/serializable.conf molt_start_pg demo-target)
+# shellcheck source=scripts/lib/standin.sh
+source "$repo/scripts/lib/standin.sh"
+target_server=$(molt_start_standin demo-crdb "$target_pg")
+trap 'molt_stop_standins; molt_stop_servers' EXIT
 
 # --- 2. the source database --------------------------------------------------------
 

@@ -607,3 +607,53 @@ fn the_demo_migrates_four_phases_and_says_so() {
         "the demo must stop its servers:\n{stderr}"
     );
 }
+
+/// scripts/crdb-check.sh qualifies a target in a scratch database it drops
+/// again; through the stand-in every step must pass, and a target that
+/// cannot be reached fails at once.
+#[tokio::test]
+async fn crdb_check_passes_against_the_standin_and_leaves_no_scratch_database() {
+    let script = workspace_dir().join("scripts/crdb-check.sh");
+    let run = |url: &str| {
+        Command::new("bash")
+            .arg(&script)
+            .arg(url)
+            .env("MOLT_BIN_DIR", bin("molt-dump").parent().unwrap())
+            .output()
+            .expect("bash runs scripts/crdb-check.sh")
+    };
+    let target = pg_target_url();
+    let out = run(&target);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for step in ["types", "phase A", "phase B", "phase A re-run", "drop"] {
+        assert!(
+            stdout.contains(&format!("  pass  {step}\n")),
+            "{step}: {stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("the cluster passed every check"),
+        "{stdout}"
+    );
+    let left: i64 = pg_connect(&target)
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'molt_check_%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "the scratch database is dropped");
+
+    let unreachable = run("postgresql://root:s3cret@127.0.0.1:1/defaultdb");
+    assert_eq!(unreachable.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&unreachable.stderr);
+    assert!(err.contains("cannot connect to the target"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
+}
