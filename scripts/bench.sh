@@ -5,7 +5,8 @@
 #
 #   scripts/bench.sh [--rows N] [--jobs J] [--runs R] [pg] [mysql] [verify]   (default: all three)
 #
-#   pg      molt-dump | molt-load  vs  psql \copy | psql \copy        (PostgreSQL -> target)
+#   pg      molt-dump | molt-load  vs  psql \copy | psql \copy        (PostgreSQL -> target),
+#           text, and again with (format binary) on both psql sides
 #   mysql   molt-dump | molt-load  vs  pgloader                        (MariaDB -> target)
 #   verify  molt-verify            vs  data-diff 0.11.2                (both pairs, 0 and 1 differences)
 #
@@ -128,10 +129,19 @@ if want pg; then
         db=$(pg_fresh "$pg_tgt_server" bench_molt)
         timed "$T /tmp/molt-bench-dump.rss $bin/molt-dump --quiet --source '$src_db' --table public.orders --jobs $jobs | $T /tmp/molt-bench-load.rss $bin/molt-load --quiet --target '$db' --jobs $jobs"
     }
+    pg_c() {
+        say "pg: (c) psql \\copy (format binary) | psql \\copy (format binary)"
+        local db
+        db=$(pg_fresh "$pg_tgt_server" bench_psql_bin)
+        pg "$db" "$orders_pg"
+        timed "psql -X -q -d '$src_db' -c '\\copy orders to stdout (format binary)' | psql -X -q -d '$db' -c '\\copy orders from stdin (format binary)'"
+    }
     compare pg_a pg_b
     n=$(pg_value "$(with_db "$pg_tgt_server" bench_molt)" "SELECT count(*) FROM orders")
     [ "$n" = "$rows" ] || { echo "bench.sh: molt loaded $n rows, expected $rows" >&2; exit 1; }
     record "pg->target $rows rows, median of $runs: psql|psql ${a}s ($(per_second "$rows" "$a") rows/s); molt-dump|molt-load ${b}s ($(per_second "$rows" "$b") rows/s); ratio molt/psql $(ratio "$b" "$a"); runs psql ${a_times[*]}, molt ${b_times[*]}; peak RSS molt-dump $(rss_mb /tmp/molt-bench-dump.rss) MB, molt-load $(rss_mb /tmp/molt-bench-load.rss) MB"
+    compare pg_c pg_b
+    record "pg->target $rows rows, median of $runs: psql binary|psql binary ${a}s ($(per_second "$rows" "$a") rows/s); molt-dump|molt-load ${b}s ($(per_second "$rows" "$b") rows/s); ratio molt/psql-binary $(ratio "$b" "$a"); runs psql-binary ${a_times[*]}, molt ${b_times[*]}; peak RSS molt-dump $(rss_mb /tmp/molt-bench-dump.rss) MB, molt-load $(rss_mb /tmp/molt-bench-load.rss) MB"
 fi
 
 if want mysql || want verify; then
