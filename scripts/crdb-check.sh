@@ -85,13 +85,8 @@ have_tools() {
     for t in "${tools[@]}"; do [ -x "$MOLT_BIN_DIR/$t" ] || return 1; done
 }
 if ! have_tools; then
-    step "cargo build --release (the five tools)"
-    molt_run cargo build --release --bins -p molt-slice -p molt-dump -p molt-load -p molt-verify -p molt-cutover
-    target_dir=$(cargo metadata --format-version 1 --no-deps 2>/dev/null \
-        | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p' || true)
-    [ -n "$target_dir" ] || target_dir=${CARGO_TARGET_DIR:-$repo/target}
-    case $target_dir in /*) ;; *) target_dir=$repo/$target_dir ;; esac
-    MOLT_BIN_DIR=$target_dir/release
+    molt_build_release_bins "$repo"
+    MOLT_BIN_DIR=$bin
 fi
 export MOLT_BIN_DIR
 

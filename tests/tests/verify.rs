@@ -1394,3 +1394,43 @@ async fn lost_mysql_connection_fails_the_run() {
     );
     assert!(!stdout.contains("\"ok\":true"), "{stdout}");
 }
+
+/// A table created without a primary key gets CockroachDB's hidden key,
+/// `rowid INT8 NOT VISIBLE NOT NULL DEFAULT unique_rowid()`, which its
+/// catalogs list. It is not a schema difference, and the rows still compare
+/// as a multiset. The stand-in's PostgreSQL is given the same column (and a
+/// `unique_rowid()` of its own) directly, as CockroachDB would have it.
+#[tokio::test]
+async fn cockroachdbs_hidden_rowid_is_not_a_schema_difference() {
+    let src = fresh_pg_database(&pg_source_url(), "verify_rowid_src").await;
+    psql_exec(
+        &src,
+        "CREATE TABLE bag (a int, b text); INSERT INTO bag VALUES (1, 'x'), (1, 'x'), (2, NULL);",
+    );
+    let tgt = fresh_pg_database(&pg_target_url(), "verify_rowid_tgt").await;
+    let db = tgt.rsplit('/').next().unwrap();
+    let direct = format!("{}/{db}", pg_plain_target_url().rsplit_once('/').unwrap().0);
+    psql_exec(
+        &direct,
+        "CREATE SEQUENCE rowids; \
+         CREATE FUNCTION unique_rowid() RETURNS int8 LANGUAGE sql AS 'SELECT nextval(''rowids'')'; \
+         CREATE TABLE bag (a int, b text, rowid int8 NOT NULL DEFAULT unique_rowid() PRIMARY KEY); \
+         INSERT INTO bag (a, b) VALUES (1, 'x'), (1, 'x'), (2, NULL);",
+    );
+    let cockroach = target_is_cockroach(&pg_connect(&tgt).await).await;
+    let out = verify(
+        &["--source", &src, "--target", &tgt, "--table", "public.bag"],
+        None,
+    );
+    let records = out.records();
+    let bag = table_summary(&records, "bag");
+    if cockroach {
+        out.assert_statuses(&[0]);
+        assert_eq!(bag["schema_issues"], json!([]), "{bag}");
+        assert_eq!(counts(bag), [3, 3, 3, 0, 0, 0], "{bag}");
+        assert_eq!(bag["mode"], "multiset", "{bag}");
+    } else {
+        // On PostgreSQL `rowid` is an ordinary extra column.
+        assert_ne!(bag["schema_issues"], json!([]), "{bag}");
+    }
+}

@@ -223,10 +223,7 @@ pub async fn purge(
                     step.shard_index + 1
                 )
             })?;
-            match deleted.last_mut() {
-                Some((table, total)) if table == &step.table => *total += n,
-                _ => deleted.push((step.table.clone(), n)),
-            }
+            tally(&mut deleted, &step.table, n);
         }
         return Ok(deleted);
     }
@@ -248,16 +245,22 @@ pub async fn purge(
                     step.shard_index + 1
                 )
             })?;
-        match deleted.last_mut() {
-            Some((table, total)) if table == &step.table => *total += n,
-            _ => deleted.push((step.table.clone(), n)),
-        }
+        tally(&mut deleted, &step.table, n);
     }
     tx.commit()
         .await
         .map_err(|e| anyhow::anyhow!(molt_core::target::describe(&e)))
         .with_context(|| format!("phase {phase}: committing the purge"))?;
     Ok(deleted)
+}
+
+/// Adds `n` deleted rows of `table` to the per-table totals (steps come
+/// table by table).
+fn tally(deleted: &mut Vec<(TableName, u64)>, table: &TableName, n: u64) {
+    match deleted.last_mut() {
+        Some((last, total)) if last == table => *total += n,
+        _ => deleted.push((table.clone(), n)),
+    }
 }
 
 /// One table of the rollback export.

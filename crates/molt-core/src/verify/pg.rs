@@ -173,7 +173,7 @@ pub async fn describe_table(
     if rows.is_empty() {
         return Ok(None);
     }
-    let columns = rows
+    let columns: Vec<CatalogColumn> = rows
         .iter()
         .map(|r| CatalogColumn {
             name: r.get(0),
@@ -198,9 +198,32 @@ pub async fn describe_table(
         .await
         .map_err(|e| VerifyError::new(format!("{what}: reading the primary key of {table}: {}", describe(&e))))?;
     let mut primary_key: Vec<String> = pk.iter().map(|r| r.get(0)).collect();
+    let mut columns: Vec<CatalogColumn> = columns;
     if conn.flavour.is_cockroach() && primary_key == ["rowid"] {
-        // CockroachDB's hidden key of a table created without one.
+        // CockroachDB's hidden key of a table created without one: `rowid
+        // INT8 NOT VISIBLE NOT NULL DEFAULT unique_rowid()`, listed in its
+        // catalogs since cockroachdb/cockroach#28750. It is not the
+        // source's column, so neither a key nor a schema difference. A
+        // user's own `rowid` key has another default.
+        let default: Option<String> = conn
+            .client
+            .query_opt(
+                "SELECT column_default::text FROM information_schema.columns \
+                 WHERE table_schema = $1 AND table_name = $2 AND column_name = 'rowid'",
+                &[&table.schema, &table.name],
+            )
+            .await
+            .map_err(|e| {
+                VerifyError::new(format!(
+                    "{what}: reading the default of {table}.rowid: {}",
+                    describe(&e)
+                ))
+            })?
+            .and_then(|r| r.get(0));
         primary_key.clear();
+        if default.as_deref() == Some("unique_rowid()") {
+            columns.retain(|c| c.name != "rowid");
+        }
     }
     Ok(Some(CatalogTable {
         columns,
