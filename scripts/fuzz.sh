@@ -24,7 +24,7 @@
 # at the end (replay it with `cargo fuzz run TARGET FILE`). At the end it
 # prints the executions of each target, from libFuzzer's final stats.
 #
-# Not part of CI: crates/molt-core/tests/proptest_inputs.rs runs the same
+# Not part of CI: molt-core/tests/proptest_inputs.rs runs the same
 # entry points briefly there.
 #
 # Environment: MOLT_FUZZ_TARGETS (space-separated subset of the targets),

@@ -308,17 +308,25 @@ pub fn bin(name: &str) -> PathBuf {
         })
 }
 
+/// The root of the shared sample datasets: `$MOLT_DATASETS_DIR`, or
+/// `<workspace>/../shared/datasets`.
+pub fn shared_datasets_root() -> PathBuf {
+    std::env::var_os("MOLT_DATASETS_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_dir().join("..").join("shared").join("datasets"))
+}
+
 /// Path of a file or folder under the shared sample datasets
-/// (`<workspace>/../shared/datasets`, or `$MOLT_DATASETS_DIR`), e.g.
-/// `shared_dataset("pg-pagila/pagila-schema.sql")`.
+/// ([`shared_datasets_root`]), e.g.
+/// `shared_dataset("pg-pagila/pagila-schema.sql")`. Tests call
+/// [`require_datasets!`] first, so that a clone without the datasets skips
+/// them visibly instead of failing.
 ///
 /// # Panics
 /// When the path does not exist.
 pub fn shared_dataset(rel: &str) -> PathBuf {
-    let root = std::env::var_os("MOLT_DATASETS_DIR")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_dir().join("..").join("shared").join("datasets"));
+    let root = shared_datasets_root();
     let path = root.join(rel);
     assert!(
         path.exists(),
@@ -327,6 +335,67 @@ pub fn shared_dataset(rel: &str) -> PathBuf {
         root.display()
     );
     path
+}
+
+/// Whether every one of `rels` exists under the shared datasets. When one
+/// does not, records the skip (see [`require_datasets!`]) and returns false.
+///
+/// # Panics
+/// When one is missing and `MOLT_REQUIRE_DATASETS=1` (as `.ci/run` sets:
+/// CI has the datasets, so a missing one there is a broken checkout, not a
+/// reason to skip).
+pub fn datasets_present(rels: &[&str]) -> bool {
+    let root = shared_datasets_root();
+    let Some(missing) = rels.iter().find(|rel| !root.join(rel).exists()) else {
+        return true;
+    };
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("an unnamed test")
+        .to_owned();
+    let why = format!(
+        "needs the shared dataset {missing} under {} (set MOLT_DATASETS_DIR to point elsewhere)",
+        root.display()
+    );
+    assert!(
+        std::env::var("MOLT_REQUIRE_DATASETS").as_deref() != Ok("1"),
+        "{test} {why}, and MOLT_REQUIRE_DATASETS=1 forbids skipping it"
+    );
+    eprintln!("SKIPPED {test}: {why}");
+    if let Some(log) = std::env::var_os("MOLT_TEST_SKIP_LOG").filter(|l| !l.is_empty()) {
+        use std::io::Write as _;
+        let line = format!("{test}: {why}\n");
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot append to MOLT_TEST_SKIP_LOG {}: {e}",
+                    log.to_string_lossy()
+                )
+            });
+        file.write_all(line.as_bytes())
+            .expect("MOLT_TEST_SKIP_LOG is writable");
+    }
+    false
+}
+
+/// Returns from the calling test, after saying so on stderr and in
+/// `$MOLT_TEST_SKIP_LOG` (which scripts/test.sh counts in its summary),
+/// when a shared dataset it needs is missing, as on a clone with nothing
+/// beside it:
+///
+/// ```ignore
+/// require_datasets!("pg-pagila/pagila-schema.sql", "pg-pagila/pagila-data.sql");
+/// ```
+#[macro_export]
+macro_rules! require_datasets {
+    ($($rel:expr),+ $(,)?) => {
+        if !$crate::datasets_present(&[$($rel),+]) {
+            return;
+        }
+    };
 }
 
 /// Path of a fixture under `tests/fixtures/`.

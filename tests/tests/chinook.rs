@@ -176,6 +176,10 @@ fn mapping_key(name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chinook_mysql_migrates_to_what_the_postgresql_script_holds() {
+    require_datasets!(
+        "chinook/Chinook_MySql.sql",
+        "chinook/Chinook_PostgreSql.sql"
+    );
     // The MySQL script into MariaDB. Its literals are written for standard
     // SQL strings, as in the PostgreSQL script (`'Cavalleria Rusticana \ Act
     // \ Intermezzo Sinfonico'`, a backslash in Chinook's data); MySQL's

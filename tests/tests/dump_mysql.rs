@@ -166,6 +166,10 @@ fn sakila_script(name: &str) -> tempfile::NamedTempFile {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sakila_dumps_every_table_with_matching_counts() {
+    require_datasets!(
+        "mysql-sakila-official/sakila-schema.sql",
+        "mysql-sakila-official/sakila-data.sql"
+    );
     let url = fresh_mysql_database(&mysql_source_url(), "dump_sakila").await;
     mysql_exec(&url, sakila_script("sakila-schema.sql").path());
     mysql_exec(&url, sakila_script("sakila-data.sql").path());

@@ -525,6 +525,7 @@ async fn csv_format_writes_one_table() {
 
 #[tokio::test]
 async fn pagila_dumps_with_correct_row_counts() {
+    require_datasets!("pg-pagila/pagila-schema.sql", "pg-pagila/pagila-data.sql");
     let url = fresh_pg_database(&pg_source_url(), "dump_pg_pagila").await;
     psql_exec(&url, shared_dataset("pg-pagila/pagila-schema.sql"));
     psql_exec(&url, shared_dataset("pg-pagila/pagila-data.sql"));

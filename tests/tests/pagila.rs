@@ -30,6 +30,7 @@ fn content(url: &str, table: &str) -> String {
 
 #[tokio::test]
 async fn pagila_arrives_with_equal_counts_and_contents() {
+    require_datasets!("pg-pagila/pagila-schema.sql", "pg-pagila/pagila-data.sql");
     let source = fresh_pg_database(&pg_source_url(), "pagila_src").await;
     let target = fresh_pg_database(&pg_target_url(), "pagila_tgt").await;
     psql_exec(&source, shared_dataset("pg-pagila/pagila-schema.sql"));

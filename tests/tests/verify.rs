@@ -640,6 +640,7 @@ async fn schema_differences_are_reported() {
 
 #[tokio::test]
 async fn pagila_dumped_and_loaded_verifies_clean() {
+    require_datasets!("pg-pagila/pagila-schema.sql", "pg-pagila/pagila-data.sql");
     let src = fresh_pg_database(&pg_source_url(), "verify_pagila_src").await;
     let tgt = fresh_pg_database(&pg_target_url(), "verify_pagila_tgt").await;
     psql_exec(&src, shared_dataset("pg-pagila/pagila-schema.sql"));
@@ -1110,6 +1111,11 @@ async fn migrate_and_verify(my: &str, prefix: &str, tables: &[&str]) -> Vec<Valu
 
 #[tokio::test]
 async fn sakila_and_chinook_from_mariadb_verify_clean_through_sql_hashes() {
+    require_datasets!(
+        "mysql-sakila-official/sakila-schema.sql",
+        "mysql-sakila-official/sakila-data.sql",
+        "chinook/Chinook_MySql.sql"
+    );
     // Sakila, less `address` (its GEOMETRY needs PostGIS on the target).
     let sakila = fresh_mysql_database(&mysql_source_url(), "verify_sakila").await;
     mysql_exec(

@@ -6,7 +6,7 @@
 //! identical through the stream reader and through CSV, a URL's redaction
 //! hides the password from every driver's parser, and canonical forms are
 //! fixed points. The phase plan parser lives in molt-slice and is tested
-//! there (crates/molt-slice/tests/proptest_plan.rs).
+//! there (molt-slice/tests/proptest_plan.rs).
 
 use molt_core::connect::{mysql_opts, postgres_config, split_tls_params};
 use molt_core::digest::{DigestColumn, RowHasher, SectionDigest};

@@ -3,19 +3,13 @@
 //! reader. Every column must map, and a representative set must map to
 //! the documented target types. Runs without the `oracle` feature.
 
-use std::path::PathBuf;
-
 use molt_core::oracle::catalog::{BuildOptions, OracleTable};
 use molt_core::oracle::ddl::map_ddl;
 use molt_core::value::LogicalType;
+use molt_tests::{require_datasets, shared_dataset};
 
 fn dataset(rel: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/datasets")
-        .join(rel);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("shared dataset {} is missing ({e}): these tests need ../shared/datasets next to the workspace", path.display())
-    })
+    std::fs::read_to_string(shared_dataset(rel)).expect("the script is UTF-8")
 }
 
 fn map(rel: &str, owner: &str) -> Vec<OracleTable> {
@@ -43,6 +37,7 @@ fn count_columns(tables: &[OracleTable]) -> usize {
 
 #[test]
 fn hr_schema_maps_completely() {
+    require_datasets!("oracle-sample-schemas/human_resources/hr_create.sql");
     let hr = map("oracle-sample-schemas/human_resources/hr_create.sql", "HR");
     let names: Vec<&str> = hr.iter().map(|t| t.header.table.name.as_str()).collect();
     assert_eq!(
@@ -126,6 +121,7 @@ fn hr_schema_maps_completely() {
 
 #[test]
 fn customer_orders_schema_maps_completely() {
+    require_datasets!("oracle-sample-schemas/customer_orders/co_create.sql");
     let co = map("oracle-sample-schemas/customer_orders/co_create.sql", "CO");
     assert_eq!(co.len(), 7);
     assert_eq!(count_columns(&co), 3 + 11 + 9 + 5 + 5 + 6 + 4);
@@ -192,6 +188,7 @@ fn customer_orders_schema_maps_completely() {
 
 #[test]
 fn chinook_maps_completely() {
+    require_datasets!("chinook/Chinook_Oracle.sql");
     let ch = map("chinook/Chinook_Oracle.sql", "CHINOOK");
     assert_eq!(ch.len(), 11);
     for t in &ch {
