@@ -291,7 +291,8 @@ async fn dump_section<W: Write>(
         .iter()
         .map(|r| r.decoder.clone())
         .collect();
-    let mut decoder = RowDecoder::new(table.to_string(), decoders);
+    let mut decoder = RowDecoder::new(table.to_string(), decoders)
+        .with_key(section.table.header.primary_key_positions());
     while let Some(chunk) = copy.next().await {
         let chunk =
             chunk.map_err(|e| anyhow!("table {table}: reading rows: {}", error_text(&e)))?;

@@ -428,6 +428,7 @@ async fn prepare(
         .flavour
         .check_columns(header, target)
         .map_err(TargetError::Invalid)?;
+    molt_core::target::sequences::check_sequences(header, target).map_err(TargetError::Invalid)?;
     let client = &conn.get().await?.client;
     let plan = ddl::plan_table(
         client,

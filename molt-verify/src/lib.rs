@@ -66,6 +66,11 @@ pub struct Args {
     /// Schema of the ledger on the target.
     #[arg(long, default_value = "_molt", value_name = "NAME")]
     pub ledger_schema: String,
+    /// MySQL: the type-map file molt-dump was given (see docs/type-mapping.md), so that a
+    /// column overridden to UUID or BOOL is compared as one. Without it, the overrides are
+    /// taken from the headers molt-load stored in the ledger.
+    #[arg(long, value_name = "FILE")]
+    pub type_map: Option<std::path::PathBuf>,
     /// Schema the tables are in on the target (default: the source schema
     /// for PostgreSQL, `public` for MySQL).
     #[arg(long)]
@@ -124,6 +129,9 @@ pub struct Options {
     pub live_backoff_ms: u64,
     pub target_schema: Option<String>,
     pub keep_case: bool,
+    /// `--type-map`, when given.
+    pub type_map: Option<molt_core::mysql::typemap::TypeMap>,
+    pub ledger_schema: String,
 }
 
 /// Runs molt-verify with the given arguments (program name first).
@@ -167,6 +175,20 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
         live_backoff_ms: args.live_backoff_ms,
         target_schema: args.target_schema.clone(),
         keep_case: args.keep_case,
+        type_map: match &args.type_map {
+            Some(path) => {
+                if source.engine() != molt_core::Engine::Mysql {
+                    return Err(exit::ExitError::new(
+                        exit::USAGE,
+                        "--type-map is for MySQL sources (the file molt-dump was given)",
+                    )
+                    .into());
+                }
+                Some(molt_core::mysql::typemap::TypeMap::load(path).context("--type-map")?)
+            }
+            None => None,
+        },
+        ledger_schema: args.ledger_schema.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -76,6 +76,22 @@ enum SourceTable {
 }
 
 impl SourceTable {
+    /// Whether decimals (and JSON numbers) are compared with their scale:
+    /// for a PostgreSQL source, whose numeric and JSONB keep it as the
+    /// target does. A MySQL source is compared across engines, where the
+    /// target's column may have another scale than the source's (the row
+    /// text drops trailing zeros, see `verify::cross`), and an Oracle
+    /// NUMBER has no scale of its own (the dump prints it without trailing
+    /// zeros, a NUMERIC(p,s) target pads it).
+    fn keeps_decimal_scale(&self) -> bool {
+        match self {
+            SourceTable::Pg(_) => true,
+            SourceTable::Mysql(_) => false,
+            #[cfg(feature = "oracle")]
+            SourceTable::Oracle(_) => false,
+        }
+    }
+
     fn header(&self) -> &TableHeader {
         match self {
             SourceTable::Pg(t) => &t.header,
@@ -91,7 +107,8 @@ async fn load_source(
     unit: &Unit,
     options: &Options,
 ) -> anyhow::Result<SourceTable> {
-    match &mut sides.source {
+    let Sides { source, target } = sides;
+    match source {
         Source::Pg(conn) => {
             let table = Catalog::new(&conn.client)
                 .table(&unit.table)
@@ -107,15 +124,24 @@ async fn load_source(
                 engine: None,
                 comment: None,
             };
-            let dump_options = DumpOptions {
+            let mut dump_options = DumpOptions {
                 keep_case: options.keep_case,
                 target_schema: options
                     .target_schema
                     .clone()
                     .unwrap_or_else(|| "public".into()),
+                type_map: options.type_map.clone().unwrap_or_default(),
                 ..DumpOptions::default()
             };
-            let plan = load_table(conn, server, &unit.table.schema, &info, &dump_options).await?;
+            let db = &unit.table.schema;
+            let mut plan = load_table(conn, server, db, &info, &dump_options).await?;
+            if options.type_map.is_none() {
+                let stored = stored_header(target, options, &plan.header).await;
+                if let Some(map) = stored.and_then(|h| overrides_from_ledger(db, &plan, &h)) {
+                    dump_options.type_map = map;
+                    plan = load_table(conn, server, db, &info, &dump_options).await?;
+                }
+            }
             Ok(SourceTable::Mysql(plan))
         }
         #[cfg(feature = "oracle")]
@@ -126,6 +152,57 @@ async fn load_source(
             Ok(SourceTable::Oracle(Arc::new(table)))
         }
     }
+}
+
+/// The header molt-load stored in the ledger for this table's target, if
+/// the ledger has one (a target molt-load never wrote has none; nothing is
+/// created to find out).
+async fn stored_header(
+    target: &PgConn,
+    options: &Options,
+    header: &TableHeader,
+) -> Option<TableHeader> {
+    let name = match &options.target_schema {
+        Some(schema) => TableName::new(schema.clone(), header.target_name().name.clone()),
+        None => header.target_name().clone(),
+    };
+    let ledger = molt_core::target::ledger::Ledger::new(options.ledger_schema.clone());
+    let wanted = [name];
+    let headers = ledger
+        .stored_headers(&target.client, Some(&wanted))
+        .await
+        .ok()?;
+    headers.into_iter().next().map(|(_, h)| h)
+}
+
+/// The type-map overrides that turn the default mapping of `plan` into the
+/// one the stored header was loaded with (a column loaded as UUID, BOOL,
+/// another type, or nullable), so that verify compares what molt-dump was
+/// told to write; `None` when they agree.
+fn overrides_from_ledger(
+    db: &str,
+    plan: &molt_core::mysql::catalog::TablePlan,
+    stored: &TableHeader,
+) -> Option<molt_core::mysql::typemap::TypeMap> {
+    use molt_core::mysql::typemap::{ColumnOverride, TypeMap};
+    let mut map = TypeMap::default();
+    for (column, read) in plan.header.columns.iter().zip(&plan.columns) {
+        let Some(loaded) = stored.columns.iter().find(|c| c.name == column.name) else {
+            continue;
+        };
+        let both_enums = column.logical == loaded.logical && column.enum_type.is_some();
+        let retyped = !both_enums && !column.target_type.eq_ignore_ascii_case(&loaded.target_type);
+        let made_nullable = loaded.nullable && !column.nullable;
+        if retyped || made_nullable {
+            map.column.push(ColumnOverride {
+                table: format!("{db}.{}", plan.header.table.name),
+                column: read.source_name.clone(),
+                target_type: retyped.then(|| loaded.target_type.clone()),
+                nullable: made_nullable.then_some(true),
+            });
+        }
+    }
+    (!map.column.is_empty()).then_some(map)
 }
 
 fn target_name(source: &SourceTable, options: &Options) -> TableName {
@@ -537,7 +614,12 @@ pub async fn verify_table(
         return Ok(TableOutcome { tally, issues: 1 });
     };
 
-    let pairing = pair(&header, &catalog, options.float_tolerance);
+    let mut pairing = pair(&header, &catalog, options.float_tolerance);
+    if !source.keeps_decimal_scale() {
+        for c in &mut pairing.columns {
+            c.scale_aware = false;
+        }
+    }
     let issues = pairing.issues.clone();
     let target_read = Arc::new(target_read(&target, &pairing, unit));
 

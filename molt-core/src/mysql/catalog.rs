@@ -17,6 +17,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 
 use super::decode::Decoder;
+use super::hidden_chars;
 use super::types::{map_column, RawColumn};
 use super::{typemap, DbContext, DumpOptions, MysqlError};
 use crate::digest::DigestColumn;
@@ -281,7 +282,7 @@ pub async fn load_table(
     let mut sequences = Vec::new();
     for r in &rows {
         let col_name = text(r, 0).unwrap_or_default();
-        let default = text(r, 1);
+        let mut default = text(r, 1);
         let extra = text(r, 11).unwrap_or_default().to_ascii_lowercase();
         let raw = RawColumn {
             name: col_name.clone(),
@@ -296,10 +297,36 @@ pub async fn load_table(
             nullable: text(r, 2).is_some_and(|s| s.eq_ignore_ascii_case("YES")),
             is_json: false,
         };
-        let raw = RawColumn {
+        let mut raw = RawColumn {
             is_json: is_mariadb_json(&raw, &raw_checks),
             ..raw
         };
+        if hidden_chars::may_hide(&raw) {
+            let retyped = options
+                .type_map
+                .find(db, name, &col_name)
+                .is_some_and(|o| o.target_type.is_some());
+            if matches!(raw.data_type.as_str(), "enum" | "set")
+                && raw.column_type.contains('?')
+                && !retyped
+            {
+                raw.column_type = hidden_chars::exact_column_type(conn, db, name, &raw).await?;
+            }
+            let literal = default
+                .as_deref()
+                .is_some_and(|d| d.contains('?') && (!server.mariadb || d.starts_with('\'')));
+            if literal {
+                default = hidden_chars::exact_default(conn, db, name, &raw)
+                    .await?
+                    .map(|exact| {
+                        if server.mariadb {
+                            format!("'{}'", exact.replace('\\', "\\\\").replace('\'', "''"))
+                        } else {
+                            exact
+                        }
+                    });
+            }
+        }
         let mut mapped = map_column(&raw)
             .map_err(|e| MysqlError::Data(format!("table {qualified}, column {col_name}: {e}")))?;
         let overrides = options.type_map.find(db, name, &col_name);
@@ -318,11 +345,25 @@ pub async fn load_table(
             mapped.target_type = format!("{}.{}", quote_pg(&e.schema), quote_pg(&e.name));
         }
         let generation = if extra.contains("auto_increment") {
-            sequences.push(Sequence {
-                name: None,
-                column: target_col.clone(),
-                next_value: table.auto_increment.map(|n| n.to_string()),
-            });
+            match table.auto_increment {
+                // A target sequence is a signed 64-bit integer: one whose
+                // next value would pass 2^63 - 1 cannot be made, so none is
+                // planned (the rows still move exactly), and the operator
+                // hears it now rather than from a failure after the load.
+                Some(next) if next > i64::MAX as u64 => {
+                    let w = format!(
+                        "table {qualified}, column {col_name}: AUTO_INCREMENT is at {next}, past the largest value a target sequence holds (2^63 - 1 = {}); no sequence is created, so inserts on the target must give {col_name} explicitly",
+                        i64::MAX
+                    );
+                    warnings.push(w.clone());
+                    notes.push(w);
+                }
+                next => sequences.push(Sequence {
+                    name: None,
+                    column: target_col.clone(),
+                    next_value: next.map(|n| n.to_string()),
+                }),
+            }
             Some(Generation::Identity)
         } else {
             match text(r, 12).filter(|e| !e.is_empty()) {
@@ -335,7 +376,7 @@ pub async fn load_table(
         };
         let is_text = matches!(
             mapped.decoder,
-            Decoder::Text(_) | Decoder::Enum(_) | Decoder::Set(_)
+            Decoder::Text(_) | Decoder::Enum(_) | Decoder::EnumDeclaringEmpty(_) | Decoder::Set(_)
         );
         let target_default =
             translate_default(default.as_deref(), &raw, &mapped.decoder, server.mariadb);
@@ -363,6 +404,10 @@ pub async fn load_table(
         let select_expr = match mapped.decoder {
             // The exact double of the stored single; see Decoder::Float4.
             Decoder::Float4 => format!("({} * 1e0)", quote_mysql(&col_name)),
+            Decoder::EnumDeclaringEmpty(_) => {
+                let q = quote_mysql(&col_name);
+                format!("CONCAT(IF({q} + 0 = 0, '0', '1'), {q})")
+            }
             _ => quote_mysql(&col_name),
         };
         plans.push(ColumnPlan {
@@ -663,7 +708,11 @@ fn translate_default(
             "1" => Some("true".into()),
             _ => None,
         },
-        Decoder::Text(_) | Decoder::Enum(_) | Decoder::Date | Decoder::Datetime => {
+        Decoder::Text(_)
+        | Decoder::Enum(_)
+        | Decoder::EnumDeclaringEmpty(_)
+        | Decoder::Date
+        | Decoder::Datetime => {
             let l = literal?;
             if matches!(decoder, Decoder::Date | Decoder::Datetime) && l.starts_with("0000") {
                 return None;

@@ -9,6 +9,10 @@
 //! bytes that are not valid in the declared charset are an error, never a
 //! replacement character.
 //!
+//! GBK is WHATWG's decoder with one difference: the codes it maps to the
+//! Private Use Area are invalid here, as MySQL's own GBK table has no
+//! character for them.
+//!
 //! MySQL's `latin1` is really Windows-1252 (with the five undefined bytes
 //! mapped to the C1 controls), which is exactly WHATWG's `windows-1252` as
 //! implemented by `encoding_rs`; every byte decodes.
@@ -89,6 +93,20 @@ impl Charset {
                     .collect::<Option<String>>()
                     .map(Cow::Owned)
             }
+            Charset::Other(enc) if *enc == encoding_rs::GBK => {
+                // WHATWG's GBK decodes the user-defined areas and a few
+                // unassigned codes (0xAAA1, 0xFEFE, 0xA2A0...) to Private Use
+                // Area characters; MySQL's own GBK table has no mapping for
+                // them (it converts them to '?'), so they are not text in any
+                // sense the source's users see, and are refused like any
+                // other invalid bytes.
+                let text = enc.decode_without_bom_handling_and_without_replacement(bytes)?;
+                if text.chars().any(|c| ('\u{E000}'..='\u{F8FF}').contains(&c)) {
+                    None
+                } else {
+                    Some(text)
+                }
+            }
             Charset::Other(enc) => enc.decode_without_bom_handling_and_without_replacement(bytes),
         }
     }
@@ -147,5 +165,17 @@ mod tests {
             "é"
         );
         assert!(Charset::from_mysql("swe7").is_none());
+        // Codes MariaDB's GBK cannot convert (they would be PUA characters).
+        let gbk = Charset::from_mysql("gbk").unwrap();
+        for code in [
+            b"\xa3\x80",
+            b"\xaa\xa1",
+            b"\xa2\xa0",
+            b"\xfe\xfe",
+            b"\xa1\xa0",
+            b"\xd7\xfa",
+        ] {
+            assert!(gbk.decode(code).is_none(), "{code:x?}");
+        }
     }
 }

@@ -41,6 +41,12 @@ pub enum Decoder {
     /// TIME → ISO 8601 interval.
     Time,
     Enum(Charset),
+    /// An ENUM that declares `''` as a label of its own, selected as
+    /// `CONCAT(IF(col + 0 = 0, '0', '1'), col)`: MySQL's error value (index
+    /// 0, stored by a non-strict insert of an unknown label) also reads as
+    /// `''`, and the two would land on the one target label `''`. The flag
+    /// tells them apart, and the error value is refused.
+    EnumDeclaringEmpty(Charset),
     /// SET → JSON array of its members.
     Set(Charset),
     Json,
@@ -145,6 +151,21 @@ impl Decoder {
                 Some(text) => out.push_str(&text),
                 None => return err(format!("bytes {} are not valid in the column's character set", preview(raw))),
             },
+            Decoder::EnumDeclaringEmpty(cs) => {
+                let Some(text) = cs.decode(raw) else {
+                    return err(format!("bytes {} are not valid in the column's character set", preview(raw)));
+                };
+                match text.strip_prefix('1') {
+                    Some(label) => out.push_str(label),
+                    None => {
+                        return err(
+                            "the ENUM holds MySQL's error value (index 0, left by a non-strict insert of an unknown label), \
+                             which reads as '' like the label '' this column declares: on the target the two would be one value. \
+                             Fix the row on the source (UPDATE it to a declared label), or map the column to text with --type-map",
+                        )
+                    }
+                }
+            }
             Decoder::Set(cs) => {
                 let Some(text) = cs.decode(raw) else {
                     return err(format!("bytes {} are not valid in the column's character set", preview(raw)));
@@ -154,7 +175,17 @@ impl Decoder {
             }
             Decoder::Bytes => base64::engine::general_purpose::STANDARD.encode_string(raw, out),
             Decoder::Json => match std::str::from_utf8(raw) {
-                Ok(s) => out.push_str(s),
+                Ok(s) => {
+                    if let Some(at) = crate::value::nul_escape_at(s) {
+                        return err(crate::value::nul_escape_message(at));
+                    }
+                    // MariaDB's JSON functions read the first of duplicate
+                    // keys, JSONB would keep the last (see value::jsonb).
+                    match crate::value::without_duplicate_keys(s) {
+                        Some(first_wins) => out.push_str(&first_wins),
+                        None => out.push_str(s),
+                    }
+                }
                 Err(_) => return err(format!("JSON value is not valid UTF-8: {}", preview(raw))),
             },
             Decoder::Date => {

@@ -143,9 +143,11 @@ fn bound_literal(decoder: &Decoder, value: &serde_json::Value) -> Result<String,
             "false" => Ok("0".into()),
             _ => Err(format!("bound {text:?} is not a bool")),
         },
-        Decoder::Text(_) | Decoder::Enum(_) | Decoder::Date | Decoder::Datetime => {
-            Ok(format!("_utf8mb4 {}", hex_literal(text.as_bytes())))
-        }
+        Decoder::Text(_)
+        | Decoder::Enum(_)
+        | Decoder::EnumDeclaringEmpty(_)
+        | Decoder::Date
+        | Decoder::Datetime => Ok(format!("_utf8mb4 {}", hex_literal(text.as_bytes()))),
         Decoder::Timestamp => Ok(format!(
             "_utf8mb4 {}",
             hex_literal(text.trim_end_matches('Z').as_bytes())

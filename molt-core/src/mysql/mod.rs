@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod charset;
 pub mod decode;
 pub mod dump;
+mod hidden_chars;
 pub mod snapshot;
 pub mod typemap;
 pub mod types;

@@ -192,7 +192,13 @@ pub fn apply(
         }
         _ => {
             // Any other type: the values stay as they are; the target
-            // rejects any that do not fit, naming the row.
+            // rejects any that do not fit, naming the row. An ENUM's labels
+            // then become plain text.
+            if let Decoder::Enum(cs) | Decoder::EnumDeclaringEmpty(cs) = mapped.decoder {
+                mapped.decoder = Decoder::Text(cs);
+                mapped.logical = LogicalType::Text;
+                mapped.enum_labels = None;
+            }
             mapped.target_type = target_type.trim().to_string();
         }
     }

@@ -180,12 +180,16 @@ pub fn map_column(col: &RawColumn) -> Result<Mapped, MapError> {
             // MySQL's error value '' (index 0) can be stored in any ENUM
             // column (non-strict inserts); it sorts first, so it is the
             // first label on the target unless it was declared.
-            if !labels.iter().any(|l| l.is_empty()) {
+            // A declared '' needs the error value told apart from it.
+            let decoder = if labels.iter().any(|l| l.is_empty()) {
+                Decoder::EnumDeclaringEmpty(cs)
+            } else {
                 labels.insert(0, String::new());
-            }
+                Decoder::Enum(cs)
+            };
             Mapped {
                 enum_labels: Some(labels),
-                ..mapped("", L::Enum, Decoder::Enum(cs))
+                ..mapped("", L::Enum, decoder)
             }
         }
         "set" => {

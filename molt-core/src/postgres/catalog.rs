@@ -656,6 +656,7 @@ pub fn value_kind(logical: LogicalType) -> ValueKind {
         LogicalType::Date | LogicalType::Timestamp => ValueKind::Era,
         LogicalType::Timestamptz => ValueKind::Timestamptz,
         LogicalType::Bytes => ValueKind::Bytea,
+        LogicalType::Json => ValueKind::Json,
         _ => ValueKind::Plain,
     }
 }

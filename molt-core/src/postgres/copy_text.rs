@@ -37,6 +37,9 @@ pub enum ValueKind {
     Timestamptz,
     /// `\x` hex to base64.
     Bytea,
+    /// JSON (`json` or `jsonb`) as it is, checked for `\u0000`, which a
+    /// `json` value may hold and JSONB cannot.
+    Json,
 }
 
 /// How to decode one column.
@@ -52,17 +55,19 @@ pub struct ColumnDecoder {
 /// A value that could not be decoded, or the output failing.
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
-    #[error("table {table}, row {row}, column {column}: {message}")]
+    /// `row` says which row: `row with primary key (id)=(100)` when the
+    /// decoder knows the key, the row's position in the section otherwise.
+    #[error("table {table}, {row}, column {column}: {message}")]
     Value {
         table: String,
-        row: u64,
+        row: String,
         column: String,
         message: String,
     },
-    #[error("table {table}, row {row}: {message}")]
+    #[error("table {table}, {row}: {message}")]
     Row {
         table: String,
-        row: u64,
+        row: String,
         message: String,
     },
     #[error("writing the stream: {0}")]
@@ -74,6 +79,9 @@ pub enum CopyError {
 pub struct RowDecoder {
     table: String,
     columns: Vec<ColumnDecoder>,
+    /// Positions of the primary key's columns, in key order, for naming a
+    /// refused row by its key.
+    key: Vec<usize>,
     carry: Vec<u8>,
     unescaped: Vec<u8>,
     scratch: String,
@@ -89,6 +97,7 @@ impl RowDecoder {
         RowDecoder {
             table: table.into(),
             columns,
+            key: Vec::new(),
             carry: Vec::new(),
             unescaped: Vec::new(),
             scratch: String::new(),
@@ -98,6 +107,13 @@ impl RowDecoder {
             hasher: RowHasher::default(),
             digest: SectionDigest::default(),
         }
+    }
+
+    /// Names refused rows by these columns (positions, in key order)
+    /// rather than by their position in the section.
+    pub fn with_key(mut self, key: Vec<usize>) -> Self {
+        self.key = key;
+        self
     }
 
     /// Count and digest of the rows written so far.
@@ -149,7 +165,7 @@ impl RowDecoder {
     fn row_error(&self, message: impl Into<String>) -> CopyError {
         CopyError::Row {
             table: self.table.clone(),
-            row: self.digest.rows + 1,
+            row: format!("row {}", self.digest.rows + 1),
             message: message.into(),
         }
     }
@@ -158,6 +174,7 @@ impl RowDecoder {
         let RowDecoder {
             table,
             columns,
+            key,
             unescaped,
             scratch,
             bytes,
@@ -168,9 +185,10 @@ impl RowDecoder {
             ..
         } = self;
         let row_no = digest.rows + 1;
+        let locate = || locate_row(columns, key, line, row_no);
         let value_error = |column: &ColumnDecoder, message: String| CopyError::Value {
             table: table.clone(),
-            row: row_no,
+            row: locate(),
             column: column.name.clone(),
             message,
         };
@@ -185,7 +203,7 @@ impl RowDecoder {
             let Some(start) = next_field else {
                 return Err(CopyError::Row {
                     table: table.clone(),
-                    row: row_no,
+                    row: locate(),
                     message: format!(
                         "COPY row has fewer values than the {} columns",
                         columns.len()
@@ -248,7 +266,7 @@ impl RowDecoder {
         if next_field.is_some() {
             return Err(CopyError::Row {
                 table: table.clone(),
-                row: row_no,
+                row: locate(),
                 message: format!(
                     "COPY row has more values than the {} columns",
                     columns.len()
@@ -262,6 +280,32 @@ impl RowDecoder {
     }
 }
 
+/// Which row a COPY line is, for an error: by its primary key when `key`
+/// names columns the line has, by its position in the section otherwise.
+fn locate_row(columns: &[ColumnDecoder], key: &[usize], line: &[u8], row_no: u64) -> String {
+    let fields: Vec<&[u8]> = line.split(|&b| b == b'\t').collect();
+    if key.is_empty() || key.iter().any(|&i| i >= fields.len() || i >= columns.len()) {
+        return format!("row {row_no} of the section");
+    }
+    let mut unescaped = Vec::new();
+    let values: Vec<String> = key
+        .iter()
+        .map(|&i| {
+            if fields[i] == b"\\N" {
+                return "NULL".to_string();
+            }
+            unescape_copy(fields[i], &mut unescaped);
+            String::from_utf8_lossy(&unescaped).into_owned()
+        })
+        .collect();
+    let names: Vec<&str> = key.iter().map(|&i| columns[i].name.as_str()).collect();
+    format!(
+        "row with primary key ({})=({})",
+        names.join(", "),
+        values.join(", ")
+    )
+}
+
 /// Converts one value (or array element) of `kind`; `Ok(None)` when the
 /// text is already the stream form.
 fn convert<'a>(
@@ -272,6 +316,10 @@ fn convert<'a>(
 ) -> Result<Option<&'a str>, String> {
     match kind {
         ValueKind::Plain => Ok(None),
+        ValueKind::Json => match crate::value::nul_escape_at(text) {
+            None => Ok(None),
+            Some(at) => Err(crate::value::nul_escape_message(at)),
+        },
         ValueKind::Bool => {
             scratch.clear();
             scratch.push_str(match text {

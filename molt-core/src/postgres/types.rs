@@ -112,8 +112,14 @@ pub fn map_builtin(typname: &str, typmod: i32) -> Option<Mapping> {
                 padded: true,
                 ..Mapping::new(L::Text, format!("CHAR({n})"))
             },
+            // An unbounded bpchar pads nothing, but its trailing blanks do
+            // not count: `'a  ' = 'a'`, `length()` is 1, and its text form
+            // (`::text`, what every cast and client string sees) is `a`.
+            // That text is what moves, into TEXT, where `length()` is 1
+            // too; keeping the blanks would make `'a  '` a different value
+            // from `'a'` on the target.
             None => Mapping {
-                padded: true,
+                read_cast: Some("text"),
                 ..Mapping::new(L::Text, "TEXT")
             },
         },

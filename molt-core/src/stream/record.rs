@@ -316,6 +316,18 @@ impl TableHeader {
         key.sort_by_key(|c| c.pk);
         key
     }
+
+    /// Positions (in `columns`) of the primary key's columns, in key order.
+    pub fn primary_key_positions(&self) -> Vec<usize> {
+        let mut key: Vec<(u16, usize)> = self
+            .columns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.pk.map(|p| (p, i)))
+            .collect();
+        key.sort();
+        key.into_iter().map(|(_, i)| i).collect()
+    }
 }
 
 /// Closes a section: how many rows it had and their digest.

@@ -27,6 +27,29 @@ pub fn sequence_target(seq: &Sequence, table: &TableName) -> TableName {
     TableName::new(table.schema.clone(), name)
 }
 
+/// Refuses, before anything is written, a sequence the target cannot
+/// hold: a source's next value past 2^63 - 1 (a MySQL `BIGINT UNSIGNED`
+/// AUTO_INCREMENT near 2^64), which `setval` would refuse only after every
+/// row had been committed.
+pub fn check_sequences(
+    header: &TableHeader,
+    target: &TableName,
+) -> std::result::Result<(), String> {
+    for seq in &header.sequences {
+        let Some(next) = seq.next_value.as_deref() else {
+            continue;
+        };
+        if next.trim().parse::<i64>().is_err() {
+            return Err(format!(
+                "table {target}, column {}: the source's sequence is at {next}, which a target sequence (a signed 64-bit integer, at most {}) cannot hold; nothing was loaded. Drop the sequence from the stream's header, or re-dump with a current molt-dump, which leaves such a sequence out with a warning",
+                seq.column,
+                i64::MAX
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What was done to one sequence.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SequenceOutcome {

@@ -173,6 +173,46 @@ pub(crate) fn canonical_decimal(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// Canonical exact decimal that keeps the scale: [`canonical_decimal`]'s
+/// value with as many fractional digits as the text has (PostgreSQL's rule
+/// for numeric input: the fraction's digits less the exponent, at least
+/// none), so `12.300` and `12.3` differ while `1.5E+3` and `1500` do not.
+/// This is what a numeric column and a JSONB number hold: the scale is part
+/// of the value a client reads.
+pub(crate) fn canonical_decimal_scaled(text: &str) -> Cow<'_, str> {
+    let value = canonical_decimal(text);
+    let Some(scale) = decimal_scale(text) else {
+        return value;
+    };
+    let have = value.find('.').map_or(0, |p| value.len() - p - 1);
+    if have >= scale {
+        return value;
+    }
+    let mut out = value.into_owned();
+    if have == 0 {
+        out.push('.');
+    }
+    out.extend(std::iter::repeat('0').take(scale - have));
+    Cow::Owned(out)
+}
+
+/// The scale of a decimal's text (`1.50` → 2, `1.5E+3` → 0, `15E-1` → 1);
+/// `None` for words (`NaN`) and what is not a number.
+fn decimal_scale(text: &str) -> Option<usize> {
+    let body = text.trim_start_matches(['-', '+']);
+    if !body.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let (mantissa, exp) = match body.find(['e', 'E']) {
+        Some(pos) => (&body[..pos], body[pos + 1..].parse::<i64>().ok()?),
+        None => (body, 0),
+    };
+    let fraction = mantissa.split_once('.').map_or(0, |(_, f)| f.len());
+    let scale = (fraction as i64).checked_sub(exp)?.max(0);
+    // As bounded as normalize_decimal's exponent.
+    (scale <= 100_000).then_some(scale as usize)
+}
+
 /// The common case without allocating: `-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?`
 /// and not `-0`.
 fn is_canonical_decimal(text: &str) -> bool {
@@ -433,6 +473,16 @@ mod tests {
         assert_eq!(c(Decimal, "-12e-3"), "-0.012");
         assert_eq!(c(Decimal, "nan"), "NaN");
         assert_ne!(c(Decimal, "1.000001"), c(Decimal, "1.000000"));
+        let scaled = |t: &str| canonical_decimal_scaled(t).into_owned();
+        assert_eq!(scaled("12.300"), "12.300");
+        assert_ne!(scaled("12.300"), scaled("12.3"));
+        assert_eq!(scaled("1.5E+3"), "1500");
+        assert_eq!(scaled("1.50E+1"), "15.0");
+        assert_eq!(scaled("15E-1"), "1.5");
+        assert_eq!(scaled("-0.00"), "0.00");
+        assert_eq!(scaled("007"), "7");
+        assert_eq!(scaled(".5"), "0.5");
+        assert_eq!(scaled("NaN"), "NaN");
         // Exponents out of range are not a decimal: the text stays as it is.
         for text in [
             "1e-9223372036854775808",

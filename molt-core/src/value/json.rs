@@ -2,10 +2,42 @@
 //! when JSONB (PostgreSQL, CockroachDB) or MySQL's JSON type would call them
 //! equal. Object keys are sorted and deduplicated (the last one wins, as in
 //! JSONB), whitespace goes, and numbers are compared as exact decimals, so
-//! `1.0` equals `1` but `0.1` never equals `0.1000000000000000055511`.
+//! `1.0` equals `1` but `0.1` never equals `0.1000000000000000055511`
+//! ([`canonical_json_scaled`] keeps the scale, `1.0` ≠ `1`, for verify).
 //!
 //! It is hand-written rather than built on `serde_json::Value` because that
 //! type rounds big numbers through `f64`, which would hide real differences.
+
+/// The byte offset of the first `\u0000` escape in a JSON text (a NUL
+/// character in a string), which `json` and MySQL's JSON hold but JSONB
+/// (PostgreSQL's and so the target's) refuses; `None` when there is none.
+/// A backslash that is itself escaped (`\\u0000`, the six characters) is
+/// not one.
+pub fn nul_escape_at(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(found) = memchr::memmem::find(&bytes[from..], b"\\u0000") {
+        let at = from + found;
+        let backslashes_before = bytes[..at]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        if backslashes_before % 2 == 0 {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// The refusal of a JSON value holding `\u0000` at byte `at`.
+pub fn nul_escape_message(at: usize) -> String {
+    format!(
+        "the JSON value holds a NUL character (\\u0000, at byte {}), which the target's JSONB cannot store; remove or replace it on the source before the dump",
+        at + 1
+    )
+}
 
 /// Canonicalizes a JSON document; `None` when the text is not JSON.
 pub fn canonical_json(text: &str) -> Option<String> {
@@ -14,6 +46,24 @@ pub fn canonical_json(text: &str) -> Option<String> {
         return None;
     }
     Some(String::from_utf8(out).expect("canonical JSON is built from UTF-8"))
+}
+
+/// [`canonical_json`] with every number's scale kept, as JSONB keeps it
+/// (`1.0` is not `1`; `1.5e1` is `15`): what molt-verify compares for a
+/// PostgreSQL source. The section digest uses the scale-blind form.
+pub fn canonical_json_scaled(text: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut parser = Parser {
+        bytes: text.as_bytes(),
+        pos: 0,
+        depth: 0,
+        keep_scale: true,
+    };
+    let ok = parser.write_value(&mut out).is_some() && {
+        parser.skip_ws();
+        parser.pos == parser.bytes.len()
+    };
+    ok.then(|| String::from_utf8(out).expect("canonical JSON is built from UTF-8"))
 }
 
 /// Appends the canonical form of a JSON document to `out`; false (with
@@ -31,6 +81,7 @@ pub fn canonical_json_into(text: &str, out: &mut Vec<u8>) -> bool {
         bytes: text.as_bytes(),
         pos: 0,
         depth: 0,
+        keep_scale: false,
     };
     let ok = parser.write_value(out).is_some() && {
         parser.skip_ws();
@@ -58,6 +109,8 @@ struct Parser<'a> {
     bytes: &'a [u8],
     pos: usize,
     depth: usize,
+    /// Numbers keep their scale (`1.0` stays `1.0`).
+    keep_scale: bool,
 }
 
 /// Nesting deeper than this is refused rather than risking the stack.
@@ -132,7 +185,11 @@ impl<'a> Parser<'a> {
         if plain_integer && text != "-0" {
             return Some(std::borrow::Cow::Borrowed(text));
         }
-        Some(super::canonical::canonical_decimal(text))
+        if self.keep_scale {
+            Some(super::canonical::canonical_decimal_scaled(text))
+        } else {
+            Some(super::canonical::canonical_decimal(text))
+        }
     }
 
     #[inline(never)]
@@ -514,6 +571,16 @@ mod tests {
     use super::canonical_json as cj;
 
     #[test]
+    fn nul_escapes_are_found_unless_the_backslash_is_escaped() {
+        use super::nul_escape_at;
+        assert_eq!(nul_escape_at(r#"{"a":"x\u0000"}"#), Some(7));
+        assert_eq!(nul_escape_at(r#"{"a":"x\\u0000"}"#), None);
+        assert_eq!(nul_escape_at(r#"{"a":"\\\u0000"}"#), Some(8));
+        assert_eq!(nul_escape_at(r#"{"a":"\u00001"}"#), Some(6));
+        assert_eq!(nul_escape_at(r#"{"a":1}"#), None);
+    }
+
+    #[test]
     fn key_order_and_whitespace_do_not_matter() {
         assert_eq!(
             cj(r#"{ "b": [1, 2.0], "a": {"y": null, "x": true} }"#).unwrap(),
@@ -532,6 +599,15 @@ mod tests {
         assert_ne!(cj(r#"{"a":{"b":1}}"#), cj(r#"{"a":{"b":2}}"#));
         assert_ne!(cj("12345678901234567890123"), cj("12345678901234567890124"));
         assert_ne!(cj(r#""x""#), cj(r#""x ""#));
+        // The scale is part of a JSONB number, where it is compared.
+        use super::canonical_json_scaled as scaled;
+        assert_eq!(cj("1.0"), cj("1"));
+        assert_ne!(scaled("1.0"), scaled("1"));
+        assert_eq!(scaled("1.50e1"), scaled("15.0"));
+        assert_eq!(
+            scaled(r#"{"b":[2.50],"a":1}"#).unwrap(),
+            r#"{"a":1,"b":[2.50]}"#
+        );
     }
 
     #[test]
@@ -548,6 +624,7 @@ mod tests {
             bytes: text.as_bytes(),
             pos: 0,
             depth: 0,
+            keep_scale: false,
         };
         let node = parser.value()?;
         parser.skip_ws();

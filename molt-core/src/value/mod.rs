@@ -11,10 +11,15 @@ mod canonical;
 pub mod era;
 mod interval;
 mod json;
+mod jsonb;
 
+pub(crate) use canonical::canonical_decimal_scaled;
 pub use canonical::{canonical, canonical_array};
 pub use interval::Interval;
-pub use json::{canonical_json, canonical_json_into};
+pub use json::{
+    canonical_json, canonical_json_into, canonical_json_scaled, nul_escape_at, nul_escape_message,
+};
+pub use jsonb::{jsonb_text, without_duplicate_keys};
 
 use serde::{Deserialize, Serialize};
 

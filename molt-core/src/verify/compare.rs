@@ -11,7 +11,9 @@
 use std::borrow::Cow;
 
 use crate::digest::{DigestColumn, RowHasher};
-use crate::value::{canonical, canonical_array, LogicalType};
+use crate::value::{
+    canonical, canonical_array, canonical_decimal_scaled, canonical_json_scaled, LogicalType,
+};
 
 /// A row of one side, in stream text, one value per compared column
 /// (arrays as JSON text, `None` for NULL).
@@ -31,6 +33,10 @@ pub struct CompareColumn {
     pub is_array: bool,
     /// The source holds 0/1 integers and the target a BOOL.
     pub int_as_bool: bool,
+    /// Decimals and JSON numbers compare with their scale (`12.300` is not
+    /// `12.3`), as PostgreSQL and CockroachDB keep it; molt-verify clears
+    /// it for sources compared across engines (MySQL, Oracle).
+    pub scale_aware: bool,
     /// For floats: values within this relative difference are equal.
     pub float_tolerance: Option<f64>,
 }
@@ -70,6 +76,13 @@ impl CompareColumn {
     fn canon<'a>(&self, value: &'a str) -> Cow<'a, str> {
         if self.is_array {
             Cow::Owned(canonical_array(self.target_logical(), self.padded, value))
+        } else if self.scale_aware && self.logical == LogicalType::Decimal {
+            canonical_decimal_scaled(value)
+        } else if self.scale_aware && self.logical == LogicalType::Json {
+            match canonical_json_scaled(value) {
+                Some(json) => Cow::Owned(json),
+                None => Cow::Borrowed(value),
+            }
         } else {
             canonical(self.target_logical(), self.padded, value)
         }
@@ -147,8 +160,21 @@ mod tests {
             padded: false,
             is_array: false,
             int_as_bool: false,
+            scale_aware: false,
             float_tolerance: None,
         }
+    }
+
+    #[test]
+    fn decimals_keep_their_scale_where_the_source_does() {
+        let scaled = CompareColumn {
+            scale_aware: true,
+            ..col(LogicalType::Decimal)
+        };
+        assert!(!scaled.equal(Some("12.300"), Some("12.3")));
+        assert!(scaled.equal(Some("1.5E+3"), Some("1500")));
+        assert!(scaled.equal(Some("0012.30"), Some("12.30")));
+        assert!(col(LogicalType::Decimal).equal(Some("12.300"), Some("12.3")));
     }
 
     #[test]

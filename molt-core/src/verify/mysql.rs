@@ -23,7 +23,7 @@ use mysql_async::{Conn, Value};
 use tokio::sync::mpsc;
 
 use super::compare::Row;
-use super::cross::{hash60, jsonb_text, pg_text_hash, CrossRow};
+use super::cross::{hash60, pg_text_hash, CrossRow};
 use super::merge::{RowRx, RowTx, CHANNEL_BATCHES};
 use super::pg::{KeyRange, MAX_TEXT_KEY_CHUNKS};
 use super::VerifyError;
@@ -31,6 +31,7 @@ use crate::ident::{quote_mysql, quote_mysql_table};
 use crate::mysql::charset::Charset;
 use crate::mysql::decode::{Decoded, Decoder};
 use crate::stream::TableName;
+use crate::value::jsonb_text;
 use crate::value::LogicalType;
 
 const BATCH_ROWS: usize = 2000;
@@ -58,7 +59,9 @@ impl ReadColumn {
             | Decoder::Timestamp => true,
             // UTF-8 bytes sort as code points on both sides; other
             // charsets' bytes do not.
-            Decoder::Text(Charset::Utf8) | Decoder::Enum(Charset::Utf8) => true,
+            Decoder::Text(Charset::Utf8)
+            | Decoder::Enum(Charset::Utf8)
+            | Decoder::EnumDeclaringEmpty(Charset::Utf8) => true,
             _ => false,
         }
     }
@@ -277,10 +280,12 @@ impl TableRead {
                     .collect();
                 raw.extend(values);
             }
-            let text_key = self
-                .key
-                .iter()
-                .any(|&i| matches!(self.columns[i].decoder, Decoder::Text(_) | Decoder::Enum(_)));
+            let text_key = self.key.iter().any(|&i| {
+                matches!(
+                    self.columns[i].decoder,
+                    Decoder::Text(_) | Decoder::Enum(_) | Decoder::EnumDeclaringEmpty(_)
+                )
+            });
             if text_key && raw.len() >= MAX_TEXT_KEY_CHUNKS {
                 let step = raw.len().div_ceil(MAX_TEXT_KEY_CHUNKS - 1);
                 raw = raw.into_iter().skip(step - 1).step_by(step).collect();

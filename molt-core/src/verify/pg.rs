@@ -303,15 +303,14 @@ impl ReadColumn {
         if algo == HashAlgo::PgRecordHash {
             return self.record_hash_expr();
         }
-        if let HashAlgo::PgHashSum { trim_scale } = algo {
+        if algo == HashAlgo::PgHashSum {
             // Inside a record, each value prints with its type's output
             // function (the same text `::text` gives), so no casts are
-            // needed; JSON is hashed as jsonb, which needs no printing.
+            // needed; a decimal prints with its scale. JSON is printed as
+            // jsonb: jsonb's own hash ignores a number's scale (`1.0`, `1`).
             return match self.logical {
                 _ if self.is_array => format!("({e})"),
-                LogicalType::Decimal if trim_scale => format!("trim_scale({e})"),
-                LogicalType::Decimal => trimmed_decimal(e),
-                LogicalType::Json => format!("jsonb_hash_extended(({e})::jsonb, 0)"),
+                LogicalType::Json => format!("({e})::jsonb::text"),
                 _ => format!("({e})"),
             };
         }
@@ -319,7 +318,6 @@ impl ReadColumn {
             return format!("({e})::text");
         }
         match self.logical {
-            LogicalType::Decimal => trimmed_decimal(e),
             LogicalType::Json => format!("({e})::jsonb::text"),
             LogicalType::Bytes => format!("encode({e}, 'hex')"),
             _ => format!("({e})::text"),
@@ -331,9 +329,10 @@ impl ReadColumn {
     /// The value as a field of the record [`HashAlgo::PgRecordHash`]
     /// hashes: the value itself where its type's hash function tells apart
     /// exactly the values the canonical form does (integers, whose hashes
-    /// agree across widths; numerics, whose hash ignores trailing zeros as
-    /// the canonical form does; booleans, dates, times, timestamps, UUIDs,
-    /// bytes; JSON as JSONB), and its text otherwise: floats (whose hash
+    /// agree across widths; numerics, whose hash ignores trailing zeros, so
+    /// their `scale()` is hashed beside them; booleans, dates, times,
+    /// timestamps, UUIDs, bytes), and its text otherwise: JSON (as jsonb,
+    /// whose hash ignores a number's scale too), floats (whose hash
     /// merges `-0` and `0`), enums (hashed by OID, which differs between
     /// databases), intervals (`1 day` hashes as `24 hours`), arrays, and
     /// text in the `C` collation (a case-insensitive collation would hash
@@ -360,8 +359,8 @@ impl ReadColumn {
         .iter()
         .any(|t| ty == *t || ty.starts_with(&format!("{t}(")) || ty.starts_with(&format!("{t} ")));
         match self.logical {
+            LogicalType::Decimal if by_value => format!("({e}), scale({e})"),
             LogicalType::Int
-            | LogicalType::Decimal
             | LogicalType::Bool
             | LogicalType::Date
             | LogicalType::Time
@@ -374,7 +373,7 @@ impl ReadColumn {
             {
                 format!("({e})")
             }
-            LogicalType::Json => format!("({e})::jsonb"),
+            LogicalType::Json => format!("({e})::jsonb::text COLLATE \"C\""),
             LogicalType::Text | LogicalType::Enum if self.decoder.digest.padded => {
                 if bpchar {
                     // bpchar's text drops the padding, as the canonical form does.
@@ -389,12 +388,6 @@ impl ReadColumn {
             _ => format!("({e})::text COLLATE \"C\""),
         }
     }
-}
-
-/// A decimal's text without trailing fractional zeros (`1.50` → `1.5`),
-/// in SQL both engines accept.
-fn trimmed_decimal(e: &str) -> String {
-    format!("CASE WHEN strpos(({e})::text, '.') > 0 THEN rtrim(rtrim(({e})::text, '0'), '.') ELSE ({e})::text END")
 }
 
 /// A key range `lower <= key < upper`, bounds in PostgreSQL text form.
@@ -414,10 +407,10 @@ pub enum HashAlgo {
     /// the values (a linear one would not see two rows swap a value).
     PgRecordHash,
     /// PostgreSQL on both sides: the sum of `hashtextextended` of each
-    /// row's record text (one pass, no sort; `trim_scale` from version 13).
+    /// row's record text (one pass, no sort).
     /// Should the two servers hash differently (another architecture), every
     /// chunk is compared row by row: slower, never wrong.
-    PgHashSum { trim_scale: bool },
+    PgHashSum,
     /// CockroachDB on either side: md5 over the ordered row md5s of
     /// length-prefixed values, which both engines compute alike.
     Md5Agg,
@@ -431,9 +424,7 @@ impl HashAlgo {
         } else if a.version_num >= 140000 && b.version_num >= 140000 {
             HashAlgo::PgRecordHash
         } else {
-            HashAlgo::PgHashSum {
-                trim_scale: a.version_num >= 130000 && b.version_num >= 130000,
-            }
+            HashAlgo::PgHashSum
         }
     }
 }
@@ -668,7 +659,7 @@ impl TableRead {
                     fields.join(", ")
                 )
             }
-            HashAlgo::PgHashSum { .. } => {
+            HashAlgo::PgHashSum => {
                 // The record text quotes each value as needed, so it is
                 // injective: no two different rows print alike.
                 let row_text = format!("ROW({})::text", values.collect::<Vec<_>>().join(", "));
@@ -798,6 +789,7 @@ impl TableRead {
             self.table.to_string(),
             self.columns.iter().map(|c| c.decoder.clone()).collect(),
         )
+        .with_key(self.key.clone())
     }
 
     /// The whole slice through COPY, as the dump reads it.

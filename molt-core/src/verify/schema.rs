@@ -151,6 +151,7 @@ pub fn pair(header: &TableHeader, target: &CatalogTable, float_tolerance: Option
             padded: col.padded,
             is_array: col.array_dims > 0,
             int_as_bool,
+            scale_aware: true,
             float_tolerance: float_tolerance
                 .filter(|_| matches!(col.logical, LogicalType::Float4 | LogicalType::Float8)),
         });
