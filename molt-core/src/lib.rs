@@ -8,11 +8,18 @@
 //!   reader and an allocation-light writer, and CSV for single tables.
 //! - [`value`]: logical value types and the canonical form of each value,
 //!   which both the section [`digest`] and molt-verify use.
+//! - [`digest`]: the order-independent section digest.
 //! - [`url`]: connection URLs that never print their password.
+//! - [`connect`]: opening connections, with TLS, alike in every tool.
 //! - [`ident`]: identifier quoting, the one place SQL names are made safe.
 //! - [`exit`]: the documented exit codes and the shared `main`.
-//! - one module per engine (`postgres`, `mysql`, `oracle`) with its
-//!   introspection, type mapping and SQL.
+//! - [`diag`]: diagnostics on stderr, as text or JSON lines.
+//! - one module per source engine ([`postgres`], [`mysql`], [`oracle`])
+//!   with its introspection, type mapping and SQL.
+//! - [`target`]: the target (CockroachDB, PostgreSQL in tests): connecting,
+//!   DDL, COPY, the loader's ledger, retries.
+//! - [`ledger`]: the phase ledger molt-cutover keeps in the target.
+//! - [`verify`]: molt-verify's comparison engine.
 
 pub mod connect;
 pub mod diag;

@@ -67,6 +67,16 @@ impl LedgerView {
         self.missing.is_empty()
     }
 
+    /// Whether no ledger table exists (nothing has run against this target).
+    pub fn absent(&self) -> bool {
+        self.missing.len() == TABLES.len()
+    }
+
+    /// The ledger tables that do not exist.
+    pub fn missing(&self) -> Vec<&'static str> {
+        self.missing.iter().copied().collect()
+    }
+
     fn has(&self, table: &str) -> bool {
         !self.missing.contains(table)
     }

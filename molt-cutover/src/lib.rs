@@ -1188,7 +1188,22 @@ async fn purge_dry_run(
 }
 
 async fn status_cmd(t: &TargetArgs, json: bool, only: Option<&str>) -> anyhow::Result<i32> {
-    let target = connect_target(t).await?;
+    // A read-only command: it looks at the ledger and creates nothing.
+    let url = ConnUrl::resolve(&t.target).context("--target")?;
+    let target = molt_core::target::connect(&url).await?;
+    let view = LedgerView::inspect(&target.client, &t.ledger_schema).await?;
+    if view.absent() {
+        molt_core::info!(
+            "no molt ledger in schema {} on the target {url}: no phase has run there yet (or --target/--ledger-schema name another place)",
+            t.ledger_schema
+        );
+        return Ok(SUCCESS);
+    }
+    if !view.complete() {
+        // A ledger molt-load alone wrote (or an older molt): the lifecycle's
+        // tables are added, as any command that records a phase would.
+        ledger::ensure(&target.client, &t.ledger_schema).await?;
+    }
     let phases = status::gather(&target.client, &t.ledger_schema, only).await?;
     let mut out = molt_core::exit::stdout();
     if json {

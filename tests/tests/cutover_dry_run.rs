@@ -689,3 +689,44 @@ async fn rollback_after_cutover_dry_run_writes_no_stream() {
         .expect("still frozen");
     assert!(msg.contains("phase A is frozen"), "{msg}");
 }
+
+#[tokio::test]
+async fn status_reads_the_ledger_and_creates_nothing() {
+    let env = pg_env("status_ro").await;
+    let target = pg_connect(&env.target).await;
+    let schemas = "SELECT count(*) FROM information_schema.schemata WHERE schema_name = '_molt'";
+    // No ledger yet: a note, no records, and still no ledger afterwards.
+    for args in [
+        vec!["status".to_string()],
+        vec!["status".into(), "--json".into()],
+    ] {
+        let out = env.run(&args);
+        ok(&out);
+        assert!(
+            out.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            stderr(&out).contains("no molt ledger in schema _molt"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(
+            count(&target, schemas).await,
+            0,
+            "status created the ledger"
+        );
+    }
+    // With a phase loaded, status reports it.
+    load_phase(&env, "A");
+    let out = env.run(&["status".into(), "--json".into()]);
+    ok(&out);
+    let records = ndjson(&out.stdout);
+    assert!(
+        records
+            .iter()
+            .any(|r| r["kind"] == "phase_status" && r["phase"] == "A"),
+        "{records:#?}"
+    );
+}
