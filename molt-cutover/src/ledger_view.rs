@@ -72,11 +72,6 @@ impl LedgerView {
         self.missing.len() == TABLES.len()
     }
 
-    /// The ledger tables that do not exist.
-    pub fn missing(&self) -> Vec<&'static str> {
-        self.missing.iter().copied().collect()
-    }
-
     fn has(&self, table: &str) -> bool {
         !self.missing.contains(table)
     }
