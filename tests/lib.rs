@@ -192,6 +192,23 @@ pub async fn mysql_connect(url: &str) -> mysql_async::Conn {
         .unwrap_or_else(|e| panic!("cannot connect to MySQL at {}: {e}", redact(url)))
 }
 
+/// The one value a PostgreSQL query returns, as text (`N` for NULL).
+pub async fn pg_value(url: &str, sql: &str) -> String {
+    let client = pg_connect(url).await;
+    let sql = format!("SELECT ({sql})::text");
+    let row = client.query_one(sql.as_str(), &[]).await.expect(&sql);
+    row.get::<_, Option<String>>(0)
+        .unwrap_or_else(|| "N".into())
+}
+
+/// The one text value a MySQL query returns.
+pub async fn mysql_value(url: &str, sql: &str) -> String {
+    use mysql_async::prelude::Queryable;
+    let mut conn = mysql_connect(url).await;
+    let value: Option<String> = conn.query_first(sql).await.expect(sql);
+    value.unwrap_or_else(|| panic!("no row: {sql}"))
+}
+
 /// Creates an empty database with a unique name (see [`unique_db_name`]) on
 /// the PostgreSQL server at `server_url` and returns a URL to it.
 ///

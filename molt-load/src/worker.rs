@@ -429,10 +429,15 @@ async fn prepare(
         .check_columns(header, target)
         .map_err(TargetError::Invalid)?;
     molt_core::target::sequences::check_sequences(header, target).map_err(TargetError::Invalid)?;
-    let client = &conn.get().await?.client;
+    let session = conn.get().await?;
+    let (header, warnings) = ddl::fit_types(session, header, target).await?;
+    for warning in &warnings {
+        molt_core::warn!("{warning}");
+    }
+    let client = &session.client;
     let plan = ddl::plan_table(
         client,
-        header,
+        &header,
         target,
         args.table_handling,
         args.schema.as_deref(),

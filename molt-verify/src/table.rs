@@ -34,6 +34,7 @@ use molt_core::mysql::catalog::{load_table, TableInfo};
 use molt_core::mysql::DumpOptions;
 use molt_core::postgres::catalog::Catalog;
 use molt_core::stream::{TableHeader, TableName};
+use molt_core::value::LogicalType;
 use molt_core::verify::cross::{self, ColumnFacts, CrossRow, TargetInfo};
 use molt_core::verify::keyorder::KeyOrder;
 use molt_core::verify::merge::{merge_join, multiset};
@@ -76,17 +77,19 @@ enum SourceTable {
 }
 
 impl SourceTable {
-    /// Whether decimals (and JSON numbers) are compared with their scale:
-    /// for a PostgreSQL source, whose numeric and JSONB keep it as the
-    /// target does. A MySQL source is compared across engines, where the
-    /// target's column may have another scale than the source's (the row
-    /// text drops trailing zeros, see `verify::cross`), and an Oracle
-    /// NUMBER has no scale of its own (the dump prints it without trailing
-    /// zeros, a NUMERIC(p,s) target pads it).
-    fn keeps_decimal_scale(&self) -> bool {
+    /// Whether values of `logical` are compared with their decimal scale
+    /// (`12.300` is not `12.3`). A PostgreSQL source's numeric and JSON
+    /// keep their scale as the target does. A MySQL source's JSON does too
+    /// (MariaDB keeps the text written; MySQL prints its binary JSON the
+    /// same way each time, and the dump copies that text), but its DECIMAL is
+    /// compared across engines, where the target's column may have another
+    /// scale than the source's (the row text drops trailing zeros, see
+    /// `verify::cross`). An Oracle NUMBER has no scale of its own (the dump
+    /// prints it without trailing zeros, a NUMERIC(p,s) target pads it).
+    fn keeps_scale(&self, logical: LogicalType) -> bool {
         match self {
             SourceTable::Pg(_) => true,
-            SourceTable::Mysql(_) => false,
+            SourceTable::Mysql(_) => logical == LogicalType::Json,
             #[cfg(feature = "oracle")]
             SourceTable::Oracle(_) => false,
         }
@@ -615,10 +618,8 @@ pub async fn verify_table(
     };
 
     let mut pairing = pair(&header, &catalog, options.float_tolerance);
-    if !source.keeps_decimal_scale() {
-        for c in &mut pairing.columns {
-            c.scale_aware = false;
-        }
+    for c in &mut pairing.columns {
+        c.scale_aware &= source.keeps_scale(c.logical);
     }
     let issues = pairing.issues.clone();
     let target_read = Arc::new(target_read(&target, &pairing, unit));

@@ -52,23 +52,6 @@ fn verify_all(source: &str, target: &str, table: &str) -> (i32, Vec<Value>) {
     (out.statuses[0], summaries)
 }
 
-/// The one value a PostgreSQL query returns, as text (`N` for NULL).
-async fn pg_value(url: &str, sql: &str) -> String {
-    let client = pg_connect(url).await;
-    let sql = format!("SELECT ({sql})::text");
-    let row = client.query_one(sql.as_str(), &[]).await.expect(&sql);
-    row.get::<_, Option<String>>(0)
-        .unwrap_or_else(|| "N".into())
-}
-
-/// The one text value a MySQL query returns.
-async fn mysql_value(url: &str, sql: &str) -> String {
-    use mysql_async::prelude::Queryable;
-    let mut conn = mysql_connect(url).await;
-    let value: Option<String> = conn.query_first(sql).await.expect(sql);
-    value.unwrap_or_else(|| panic!("no row: {sql}"))
-}
-
 fn assert_clean(source: &str, target: &str, table: &str) {
     let (status, summaries) = verify_all(source, target, table);
     assert_eq!(status, 0, "verify: {summaries:#?}");
@@ -183,7 +166,25 @@ async fn mariadb_json_duplicate_keys_keep_the_first_as_mariadb_reads_them() {
         .await,
         "1"
     );
-    dump_load(&my, &tgt, &[]).assert_success();
+    let out = dump_load(&my, &tgt, &[]);
+    out.assert_success();
+    // The rewrite is counted, per column, in the load's result record.
+    let results: Vec<Value> = out
+        .records()
+        .into_iter()
+        .filter(|r| r["type"] == "result" && r["table"]["name"] == "j")
+        .collect();
+    assert_eq!(results.len(), 1, "{results:#?}");
+    assert_eq!(
+        results[0]["changes"],
+        serde_json::json!([{"column": "doc", "policy": "json-first-of-duplicate-keys", "count": 2}]),
+        "{results:#?}"
+    );
+    assert!(
+        out.stderrs[0].contains("j.doc: 2 values changed (json-first-of-duplicate-keys)"),
+        "the dump tells the operator:\n{}",
+        out.report()
+    );
     assert_eq!(
         pg_value(
             &tgt,
@@ -198,6 +199,14 @@ async fn mariadb_json_duplicate_keys_keep_the_first_as_mariadb_reads_them() {
     let (status, summaries) = verify_all(&my, &tgt, "j");
     assert_eq!(status, 3, "differences found: {summaries:#?}");
     assert_eq!(summaries[0]["mismatched"], 1, "{summaries:#?}");
+    // So does a JSON number that lost its scale (MariaDB keeps `1.50`).
+    psql_exec(
+        &tgt,
+        r#"UPDATE j SET doc = '{"a":{"x":"first"},"b":[1.5]}' WHERE id = 2"#,
+    );
+    let (status, summaries) = verify_all(&my, &tgt, "j");
+    assert_eq!(status, 3, "differences found: {summaries:#?}");
+    assert_eq!(summaries[0]["mismatched"], 2, "{summaries:#?}");
 }
 
 #[tokio::test]
@@ -348,6 +357,22 @@ async fn json_nul_escapes_are_refused_by_the_dump_naming_the_key() {
     );
     let out = dump_load(&my, &tgt2, &[]);
     assert_refused(&out, &tgt2, "jn", &["column j", "(id)=(8)", "NUL"]).await;
+
+    // Where the rows reached the target some other way, without the NUL,
+    // verify reports the row as a difference instead of stopping.
+    for (source, target) in [(&pg, &tgt), (&my, &tgt2)] {
+        psql_exec(
+            target,
+            r#"DROP TABLE IF EXISTS jn;
+               CREATE TABLE jn (id int PRIMARY KEY, j jsonb);
+               INSERT INTO jn VALUES (6, '{"a":"x\\u0000"}'), (7, '{"a":"x"}'), (8, '{"a":"x"}');"#,
+        );
+        let (status, summaries) = verify_all(source, target, "jn");
+        assert_eq!(status, 3, "a difference, not an error: {summaries:#?}");
+        assert_eq!(summaries[0]["mismatched"], 1, "{summaries:#?}");
+        assert_eq!(summaries[0]["extraneous"], 1, "{summaries:#?}");
+        assert_eq!(summaries[0]["missing"], 0, "{summaries:#?}");
+    }
 }
 
 #[tokio::test]
@@ -553,4 +578,70 @@ async fn mariadb_edge_values_arrive_exact() {
          3|5e-324|00:00:00.000001"
     );
     assert_clean(&my, &tgt, "e");
+}
+
+#[tokio::test]
+async fn citext_is_native_where_the_target_has_it_and_text_with_a_warning_elsewhere() {
+    let pg = fresh_pg_database(&pg_source_url(), "fid_citext_pg").await;
+    psql_exec(
+        &pg,
+        "CREATE EXTENSION IF NOT EXISTS citext;
+         CREATE TABLE ci (name citext PRIMARY KEY, email citext NOT NULL, aliases citext[]);
+         INSERT INTO ci VALUES ('Roach', 'Roach@Example.com', '{Crdb,\"Cock Roach\"}'),
+                               ('b', 'b@example.com', NULL), ('A', 'ÉCOLE@example.com', '{}');",
+    );
+    let column_types =
+        "SELECT string_agg(column_name || ' ' || udt_name, ', ' ORDER BY ordinal_position) \
+                        FROM information_schema.columns WHERE table_name = 'ci'";
+    let rows = "SELECT string_agg(name || '|' || email || '|' || coalesce(aliases::text, 'N'), ' ; ' ORDER BY name::text COLLATE \"C\") FROM ci";
+    let source_rows = pg_value(&pg, rows).await;
+
+    // The stand-in answers as CockroachDB v25.2, which has no CITEXT.
+    let tgt = fresh_pg_database(&pg_target_url(), "fid_citext_tgt").await;
+    let out = dump_load(&pg, &tgt, &[]);
+    out.assert_success();
+    assert!(
+        out.stderrs[1].contains("ci.email: the target has no CITEXT type")
+            && out.stderrs[1].contains("comparisons on it become case-sensitive"),
+        "the load warns, naming the column:\n{}",
+        out.report()
+    );
+    assert_eq!(
+        pg_value(&tgt, column_types).await,
+        "name text, email text, aliases _text"
+    );
+    assert_eq!(pg_value(&tgt, rows).await, source_rows);
+    assert_clean(&pg, &tgt, "ci");
+
+    // A PostgreSQL target with the extension gets the type itself.
+    let plain = fresh_pg_database(&pg_plain_target_url(), "fid_citext_plain").await;
+    psql_exec(&plain, "CREATE EXTENSION IF NOT EXISTS citext");
+    let cockroach = pg_value(&plain, "SELECT version()")
+        .await
+        .contains("CockroachDB");
+    let out = dump_load(&pg, &plain, &[]);
+    out.assert_success();
+    if cockroach {
+        assert_eq!(
+            pg_value(&plain, column_types).await,
+            "name text, email text, aliases _text"
+        );
+    } else {
+        assert!(!out.stderrs[1].contains("CITEXT"), "{}", out.report());
+        assert_eq!(
+            pg_value(&plain, column_types).await,
+            "name citext, email citext, aliases _citext"
+        );
+        assert_eq!(
+            pg_value(
+                &plain,
+                "SELECT count(*) FROM ci WHERE email = 'roach@EXAMPLE.com'"
+            )
+            .await,
+            "1",
+            "compared without case, as on the source"
+        );
+    }
+    assert_eq!(pg_value(&plain, rows).await, source_rows);
+    assert_clean(&pg, &plain, "ci");
 }

@@ -61,6 +61,11 @@ pub enum Decoder {
 pub enum Decoded {
     /// The stream text was written.
     Value,
+    /// A JSON document that repeats a key was written without the later
+    /// duplicates, which is what it means to MariaDB (see
+    /// [`crate::value::without_duplicate_keys`]); the dump counts it as a
+    /// change.
+    JsonDuplicatesDropped,
     /// A zero or invalid date (`0000-00-00`, `2020-00-10`): nothing was
     /// written; the zero-date policy decides.
     InvalidDate,
@@ -95,6 +100,22 @@ pub fn preview(raw: &[u8]) -> String {
 }
 
 impl Decoder {
+    /// [`Decoder::decode`] for molt-verify: a JSON `\u0000`, which the dump
+    /// refuses, is read as it is, so that verify reports its row as a
+    /// difference instead of stopping.
+    pub fn decode_for_verify(&self, raw: &[u8], out: &mut String) -> Result<Decoded, DecodeError> {
+        if *self == Decoder::Json {
+            if let Ok(text) = std::str::from_utf8(raw) {
+                if crate::value::nul_escape_at(text).is_some() {
+                    out.clear();
+                    out.push_str(text);
+                    return Ok(Decoded::Value);
+                }
+            }
+        }
+        self.decode(raw, out)
+    }
+
     /// Decodes one non-NULL value into `out` (cleared first).
     pub fn decode(&self, raw: &[u8], out: &mut String) -> Result<Decoded, DecodeError> {
         out.clear();
@@ -182,7 +203,10 @@ impl Decoder {
                     // MariaDB's JSON functions read the first of duplicate
                     // keys, JSONB would keep the last (see value::jsonb).
                     match crate::value::without_duplicate_keys(s) {
-                        Some(first_wins) => out.push_str(&first_wins),
+                        Some(first_wins) => {
+                            out.push_str(&first_wins);
+                            return Ok(Decoded::JsonDuplicatesDropped);
+                        }
                         None => out.push_str(s),
                     }
                 }

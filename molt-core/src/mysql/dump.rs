@@ -42,6 +42,9 @@ pub struct SectionStats {
 
 /// The policy name recorded for zero dates written as NULL.
 pub const ZERO_DATE_TO_NULL: &str = "zero-date-to-null";
+/// The [`ValueChange`] policy of a JSON document written without its later
+/// duplicate keys ([`Decoded::JsonDuplicatesDropped`]).
+pub const JSON_FIRST_OF_DUPLICATE_KEYS: &str = "json-first-of-duplicate-keys";
 
 /// The SELECT for one section: the planned column expressions, the slice's
 /// filter (operator-written SQL, in parentheses) and the shard's key range
@@ -214,6 +217,7 @@ pub async fn dump_section<W: Write>(
     let mut hasher = RowHasher::default();
     let mut digest = SectionDigest::default();
     let mut zero_dates = vec![0u64; plan.columns.len()];
+    let mut json_duplicates = vec![0u64; plan.columns.len()];
     let mut text = String::with_capacity(256);
     while let Some(row) = result
         .next()
@@ -252,7 +256,10 @@ pub async fn dump_section<W: Write>(
                 ))
             })?;
             match decoded {
-                Decoded::Value => {
+                Decoded::Value | Decoded::JsonDuplicatesDropped => {
+                    if decoded == Decoded::JsonDuplicatesDropped {
+                        json_duplicates[i] += 1;
+                    }
                     if col.digest.is_array {
                         out.raw_json(&text);
                     } else {
@@ -288,16 +295,23 @@ pub async fn dump_section<W: Write>(
         digest.add_row(hasher.finish_row());
         writer.maybe_flush()?;
     }
-    let changes: Vec<ValueChange> = plan
-        .header
-        .columns
+    let counted = [
+        (ZERO_DATE_TO_NULL, &zero_dates),
+        (JSON_FIRST_OF_DUPLICATE_KEYS, &json_duplicates),
+    ];
+    let changes: Vec<ValueChange> = counted
         .iter()
-        .zip(&zero_dates)
-        .filter(|(_, n)| **n > 0)
-        .map(|(c, n)| ValueChange {
-            column: c.name.clone(),
-            policy: ZERO_DATE_TO_NULL.into(),
-            count: *n,
+        .flat_map(|(policy, counts)| {
+            plan.header
+                .columns
+                .iter()
+                .zip(counts.iter())
+                .filter(|(_, n)| **n > 0)
+                .map(|(c, n)| ValueChange {
+                    column: c.name.clone(),
+                    policy: (*policy).into(),
+                    count: *n,
+                })
         })
         .collect();
     writer.record(&Record::End(SectionEnd {

@@ -657,6 +657,7 @@ pub fn value_kind(logical: LogicalType) -> ValueKind {
         LogicalType::Timestamptz => ValueKind::Timestamptz,
         LogicalType::Bytes => ValueKind::Bytea,
         LogicalType::Json => ValueKind::Json,
+        LogicalType::Decimal => ValueKind::Decimal,
         _ => ValueKind::Plain,
     }
 }

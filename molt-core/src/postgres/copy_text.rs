@@ -40,6 +40,14 @@ pub enum ValueKind {
     /// JSON (`json` or `jsonb`) as it is, checked for `\u0000`, which a
     /// `json` value may hold and JSONB cannot.
     Json,
+    /// An exact decimal: as it is, unless it is in scientific notation,
+    /// which CockroachDB prints for a DECIMAL stored with a positive
+    /// exponent (`1E+4`: its DECIMAL is an `apd.Decimal`, whose text form
+    /// switches to an exponent then) and PostgreSQL never does. Target
+    /// rows are read with this decoder (verify, the rollback export), and
+    /// the stream's decimals are plain, so that one is written out, its
+    /// scale kept (`1.50E+1` is `15.0`).
+    Decimal,
 }
 
 /// How to decode one column.
@@ -316,6 +324,20 @@ fn convert<'a>(
 ) -> Result<Option<&'a str>, String> {
     match kind {
         ValueKind::Plain => Ok(None),
+        ValueKind::Decimal => {
+            if memchr::memchr2(b'e', b'E', text.as_bytes()).is_none() {
+                return Ok(None);
+            }
+            match crate::value::canonical_decimal_scaled(text) {
+                std::borrow::Cow::Owned(plain) => {
+                    *scratch = plain;
+                    Ok(Some(scratch))
+                }
+                std::borrow::Cow::Borrowed(_) => Err(format!(
+                    "decimal {text:?} cannot be written in plain notation"
+                )),
+            }
+        }
         ValueKind::Json => match crate::value::nul_escape_at(text) {
             None => Ok(None),
             Some(at) => Err(crate::value::nul_escape_message(at)),
@@ -497,6 +519,26 @@ f\t\\N\t0001-01-01 00:00:00+00 BC\tinfinity\t\\\\x\t{}\n";
             );
             assert_eq!(digest.rows, 2);
         }
+    }
+
+    #[test]
+    fn cockroach_scientific_decimals_become_plain_with_their_scale() {
+        let columns = vec![
+            col("n", ValueKind::Decimal, LogicalType::Decimal, false),
+            col("a", ValueKind::Decimal, LogicalType::Decimal, true),
+        ];
+        let scientific = b"1E+4\t{1.50E+1,-2.5e-3,NULL}\n12.300\t{NaN}\n";
+        let plain = b"10000\t{15.0,-0.0025,NULL}\n12.300\t{NaN}\n";
+        let (out, digest) = decode(columns.clone(), scientific, 5).unwrap();
+        assert_eq!(
+            out,
+            "[\"10000\",[\"15.0\",\"-0.0025\",null]]\n[\"12.300\",[\"NaN\"]]\n"
+        );
+        let (same, plain_digest) = decode(columns.clone(), plain, 1000).unwrap();
+        assert_eq!(out, same);
+        assert_eq!(digest, plain_digest);
+        let err = decode(columns, b"1E+x\t\\N\n", 1000).unwrap_err();
+        assert!(err.to_string().contains("column n"), "{err}");
     }
 
     #[test]

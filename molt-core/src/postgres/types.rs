@@ -166,6 +166,9 @@ pub fn map_extension(typname: &str, declared: &str) -> Option<Mapping> {
                 unqualified.to_ascii_uppercase(),
             ))
         }
+        // Native in CockroachDB from v25.3; molt-load makes it TEXT, with a
+        // warning, on a target without it (`target::ddl::fit_types`).
+        "citext" => Some(Mapping::new(LogicalType::Text, "CITEXT")),
         _ => None,
     }
 }

@@ -58,6 +58,42 @@ pub fn column_type(column: &Column, schema_override: Option<&str>) -> String {
     }
 }
 
+/// `header` with every type the target lacks replaced by the nearest one it
+/// has, and a warning for each column changed that way. Today that is
+/// CITEXT (a PostgreSQL source's `citext`): before CockroachDB v25.3, or
+/// on a PostgreSQL without the extension, the column is TEXT, and
+/// comparisons on it become case-sensitive.
+pub async fn fit_types(
+    target: &super::Target,
+    header: &TableHeader,
+    name: &TableName,
+) -> Result<(TableHeader, Vec<String>)> {
+    let is_citext = |c: &Column| {
+        c.enum_type.is_none()
+            && c.target_type
+                .trim_end_matches("[]")
+                .eq_ignore_ascii_case("citext")
+    };
+    if !header.columns.iter().any(is_citext) || super::flavour::has_citext(target).await? {
+        return Ok((header.clone(), Vec::new()));
+    }
+    let mut fitted = header.clone();
+    let mut warnings = Vec::new();
+    for column in fitted.columns.iter_mut().filter(|c| is_citext(c)) {
+        let brackets = &column.target_type[column.target_type.trim_end_matches("[]").len()..];
+        column.target_type = format!("TEXT{brackets}");
+        warnings.push(format!(
+            "{name}.{}: the target has no CITEXT type ({} {}; CockroachDB has it from v25.3), so the column is {}: \
+             its values are exact, but comparisons on it become case-sensitive",
+            column.name,
+            target.flavour.name(),
+            if target.flavour.is_cockroach() { "before v25.3" } else { "without the citext extension" },
+            column.target_type
+        ));
+    }
+    Ok((fitted, warnings))
+}
+
 /// `CREATE TABLE` with columns and the primary key.
 pub fn create_table_sql(
     header: &TableHeader,

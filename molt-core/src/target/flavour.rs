@@ -111,9 +111,53 @@ impl Flavour {
     }
 }
 
+/// A CockroachDB release's major and minor number (`v25.3.1` → (25, 3))
+/// from the text of `SELECT version()`.
+pub fn cockroach_release(version: &str) -> Option<(u32, u32)> {
+    let at = version.find("CockroachDB")?;
+    let v = version[at..]
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix('v'))?;
+    let mut parts = v.split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// Whether the target has the `CITEXT` type. CockroachDB has it built in
+/// from v25.3 (docs `src/current/v25.3/citext.md`, a page v25.2 lacks);
+/// PostgreSQL once the `citext` extension is in the database.
+pub async fn has_citext(target: &super::Target) -> super::Result<bool> {
+    use super::DbContext;
+    if target.flavour.is_cockroach() {
+        return Ok(cockroach_release(&target.version).is_some_and(|release| release >= (25, 3)));
+    }
+    let row = target
+        .client
+        .query_one("SELECT to_regtype('citext') IS NOT NULL", &[])
+        .await
+        .ctx(|| "looking for the citext type on the target".into())?;
+    Ok(row.get(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_cockroach_release() {
+        let v =
+            "CockroachDB CCL v25.2.4 (x86_64-pc-linux-gnu, built 2025/08/05 12:00:00, go1.23.7)";
+        assert_eq!(cockroach_release(v), Some((25, 2)));
+        assert_eq!(
+            cockroach_release("CockroachDB OSS v25.3.0-alpha.1 (x)"),
+            Some((25, 3))
+        );
+        assert_eq!(
+            cockroach_release("PostgreSQL 15.4 on x86_64-pc-linux-gnu"),
+            None
+        );
+    }
 
     #[test]
     fn detects_cockroach() {

@@ -536,8 +536,10 @@ impl TableRead {
             for (col, value) in self.columns.iter().zip(values) {
                 match value {
                     Value::NULL => out.push(None),
-                    Value::Bytes(raw) => match col.decoder.decode(&raw, &mut text) {
-                        Ok(Decoded::Value) => out.push(Some(text.clone())),
+                    Value::Bytes(raw) => match col.decoder.decode_for_verify(&raw, &mut text) {
+                        Ok(Decoded::Value | Decoded::JsonDuplicatesDropped) => {
+                            out.push(Some(text.clone()))
+                        }
                         // The dump's default zero-date policy writes NULL.
                         Ok(Decoded::InvalidDate) => out.push(None),
                         Err(e) => {

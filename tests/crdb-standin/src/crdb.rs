@@ -85,6 +85,8 @@ pub enum TypeRefusal {
     Unimplemented(u32),
     UnimplementedNoIssue,
     Undefined(u32),
+    /// A type a later CockroachDB version has (the version that adds it).
+    UndefinedBefore(&'static str),
 }
 
 /// Column types CockroachDB lacks, with the tracking issue.
@@ -95,6 +97,9 @@ pub enum TypeRefusal {
 ///   tracked by cockroachdb/cockroach#27791 ("sql: support RANGE types").
 /// - point, polygon: not in the current map (only the old one), PostGIS-style
 ///   geometry is separate; `type "..." does not exist`.
+/// - citext: built in from v25.3 (docs src/current/v25.3/citext.md, a page
+///   v25.2 does not have); the v25.2 this stand-in answers as resolves it as
+///   a user-defined type, `type "citext" does not exist`.
 pub const UNSUPPORTED_TYPES: &[(&str, TypeRefusal)] = &[
     ("xml", TypeRefusal::Unimplemented(43355)),
     ("money", TypeRefusal::Unimplemented(41578)),
@@ -110,6 +115,7 @@ pub const UNSUPPORTED_TYPES: &[(&str, TypeRefusal)] = &[
     ("txid_snapshot", TypeRefusal::UnimplementedNoIssue),
     ("point", TypeRefusal::Undefined(21286)),
     ("polygon", TypeRefusal::Undefined(21286)),
+    ("citext", TypeRefusal::UndefinedBefore("v25.3")),
     ("int4range", TypeRefusal::Undefined(27791)),
     ("int8range", TypeRefusal::Undefined(27791)),
     ("numrange", TypeRefusal::Undefined(27791)),
@@ -129,7 +135,7 @@ impl TypeRefusal {
     pub fn issue(self) -> Option<u32> {
         match self {
             TypeRefusal::Unimplemented(n) | TypeRefusal::Undefined(n) => Some(n),
-            TypeRefusal::UnimplementedNoIssue => None,
+            TypeRefusal::UnimplementedNoIssue | TypeRefusal::UndefinedBefore(_) => None,
         }
     }
 }
@@ -158,7 +164,7 @@ pub fn unsupported_type(name: &str, refusal: TypeRefusal, stmt: &str) -> PgError
         )
         .with_detail(detail)
         .with_hint("You have attempted to use a feature that is not yet implemented."),
-        TypeRefusal::Undefined(_) => {
+        TypeRefusal::Undefined(_) | TypeRefusal::UndefinedBefore(_) => {
             PgError::error("42704", format!("type \"{}\" does not exist", name.to_ascii_lowercase()))
         }
     }

@@ -1025,9 +1025,10 @@ fn check_type_region(s: &Stmt, from: usize, to: usize) -> Option<(PgError, Strin
     if s.is(name_at, Kind::Word) || s.is(name_at, Kind::QIdent) {
         let name = ident(s.src(name_at));
         if let Some(refusal) = crdb::lookup_type(&name) {
-            let label = match refusal.issue() {
-                Some(n) => format!("{name} (cockroachdb/cockroach#{n})"),
-                None => name.clone(),
+            let label = match (refusal, refusal.issue()) {
+                (_, Some(n)) => format!("{name} (cockroachdb/cockroach#{n})"),
+                (crdb::TypeRefusal::UndefinedBefore(v), None) => format!("{name} (added in {v})"),
+                _ => name.clone(),
             };
             return Some((crdb::unsupported_type(&name, refusal, s.text), label));
         }
@@ -1351,6 +1352,7 @@ mod tests {
     fn unsupported_types() {
         assert_eq!(refused("CREATE TABLE t (a int, b xml)").code, "0A000");
         assert_eq!(refused("CREATE TABLE t (a money NOT NULL)").code, "0A000");
+        assert_eq!(refused("CREATE TABLE t (a citext)").code, "42704");
         assert_eq!(
             refused("create table t (r pg_catalog.int4range)").code,
             "42704"
