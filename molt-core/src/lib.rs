@@ -12,6 +12,7 @@
 //! - [`url`]: connection URLs that never print their password.
 //! - [`connect`]: opening connections, with TLS, alike in every tool.
 //! - [`ident`]: identifier quoting, the one place SQL names are made safe.
+//! - [`select`]: choosing tables by glob, and the exclusions every tool applies alike.
 //! - [`exit`]: the documented exit codes and the shared `main`.
 //! - [`diag`]: diagnostics on stderr, as text or JSON lines.
 //! - one module per source engine ([`postgres`], [`mysql`], [`oracle`])
@@ -32,6 +33,7 @@ pub mod mysql;
 // with the cargo feature `oracle`.
 pub mod oracle;
 pub mod postgres;
+pub mod select;
 pub mod stream;
 pub mod target;
 pub mod url;

@@ -47,7 +47,7 @@ pub enum Format {
     version,
     long_about = None,
     about = "Read slices from the source in one consistent snapshot and stream their schema and rows",
-    after_help = "Examples:\n  molt-dump --source postgres://app@db/shop --table public.orders --filter \"region = 'A'\" > orders.ndjson\n  molt-slice plan --plan phases.toml --phase A | molt-dump --source env:SRC --jobs 8 | molt-load --target env:DST\n  molt-dump --source postgres://app@db/shop --all --schema public > shop.ndjson\n  molt-dump --source mysql://app@db/shop --all --type-map types.toml --target-schema shop | molt-load --target env:DST\n\nExit codes: 0 success, 1 failure, 2 usage error (see docs/exit-codes.md)."
+    after_help = "Examples:\n  molt-dump --source postgres://app@db/shop --table public.orders --filter \"region = 'A'\" > orders.ndjson\n  molt-slice plan --plan phases.toml --phase A | molt-dump --source env:SRC --jobs 8 | molt-load --target env:DST\n  molt-dump --source postgres://app@db/shop --all --schema public > shop.ndjson\n  molt-dump --source postgres://app@db/shop --all --exclude 'audit_*' --exclude-regex '.*_(tmp|old)' > shop.ndjson\n  molt-dump --source mysql://app@db/shop --all --type-map types.toml --target-schema shop | molt-load --target env:DST\n\nExit codes: 0 success, 1 failure, 2 usage error (see docs/exit-codes.md)."
 )]
 pub struct Args {
     #[command(flatten)]
@@ -67,6 +67,15 @@ pub struct Args {
     /// With no --table and no slices on stdin: dump every table of --schema.
     #[arg(long)]
     pub all: bool,
+    /// Leave out tables matching this glob, after --table, --all and the
+    /// slices on stdin are expanded: `audit_*` in any schema,
+    /// `public.tmp_*` in one (repeatable)
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub excludes: Vec<String>,
+    /// Leave out tables whose whole `schema.table` matches this regular
+    /// expression, e.g. '.*_(tmp|old)' (repeatable)
+    #[arg(long = "exclude-regex", value_name = "REGEX")]
+    pub exclude_regexes: Vec<String>,
     /// Default schema for unqualified table names and --all (PostgreSQL: public; MySQL: the URL's database).
     #[arg(long, value_name = "SCHEMA")]
     pub schema: Option<String>,
@@ -120,6 +129,16 @@ fn zero_dates_parser() -> impl clap::builder::TypedValueParser<Value = ZeroDates
 }
 
 impl Args {
+    /// The tables `--exclude` and `--exclude-regex` leave out.
+    pub fn exclusions(&self) -> Result<molt_core::select::Exclusions, ExitError> {
+        molt_core::select::Exclusions::new(
+            &self.excludes,
+            &self.exclude_regexes,
+            "--exclude/--exclude-regex",
+        )
+        .map_err(|e| ExitError::new(USAGE, e.to_string()))
+    }
+
     /// Memory a buffered section keeps before spilling, in bytes.
     pub fn spill_memory(&self) -> usize {
         self.spill_memory_mb.max(1) * 1024 * 1024

@@ -25,7 +25,10 @@ pub async fn dump(args: &crate::Args, source: &ConnUrl, slices: Vec<Slice>) -> a
     let db = mysql::database(&opts)?;
     let options = options(args)?;
     let default_schema = args.schema.clone().unwrap_or_else(|| db.clone());
-    let slices = expand(&opts, &default_schema, slices).await?;
+    let slices = crate::slices::without_excluded(
+        &args.exclusions()?,
+        expand(&opts, &default_schema, slices).await?,
+    )?;
     let summary = mysql::dump::dump_all(
         &opts,
         &source.redacted(),

@@ -43,6 +43,7 @@ struct Settings {
     spill_memory: usize,
     quiet: bool,
     schema: Option<String>,
+    exclusions: molt_core::select::Exclusions,
     build: BuildOptions,
     convert: ConvertOptions,
 }
@@ -70,6 +71,7 @@ pub async fn dump(args: &Args, url: &ConnUrl, slices: Vec<Slice>) -> anyhow::Res
         spill_memory: args.spill_memory(),
         quiet: args.quiet,
         schema: args.schema.clone(),
+        exclusions: args.exclusions()?,
         build: BuildOptions {
             map: MapOptions {
                 raw16_as_uuid: args.raw16_as_uuid,
@@ -103,7 +105,10 @@ fn dump_blocking(settings: &Settings, url: &ConnUrl, slices: Vec<Slice>) -> anyh
             .user
             .to_uppercase(),
     };
-    let slices = expand(&coordinator, &default_owner, slices)?;
+    let slices = crate::slices::without_excluded(
+        &settings.exclusions,
+        expand(&coordinator, &default_owner, slices)?,
+    )?;
     let sections = introspect(&coordinator, &settings.build, slices)?;
     for section in &sections {
         check_query(&coordinator, section, &scn)?;

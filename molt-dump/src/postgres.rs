@@ -48,7 +48,8 @@ pub async fn dump(args: &Args, url: &ConnUrl, slices: Vec<Slice>) -> anyhow::Res
     };
     let snapshot_id = snapshot::begin_exported(client).await?;
 
-    let slices = expand(client, args, slices).await?;
+    let slices =
+        crate::slices::without_excluded(&args.exclusions()?, expand(client, args, slices).await?)?;
     let sections = introspect(client, slices).await?;
     for section in &sections {
         check_query(client, section).await?;

@@ -7,6 +7,38 @@ use molt_core::stream::{Item, Record, Shard, Slice, StreamReader, TableName};
 
 use crate::Args;
 
+/// `slices` (expanded) without the tables `--exclude` and
+/// `--exclude-regex` leave out, each named on stderr. Excluding every
+/// table is an error: a dump with nothing in it must not look like success.
+pub fn without_excluded(
+    exclusions: &molt_core::select::Exclusions,
+    mut slices: Vec<Slice>,
+) -> anyhow::Result<Vec<Slice>> {
+    if exclusions.is_empty() {
+        return Ok(slices);
+    }
+    let dropped = exclusions.retain(&mut slices, |s| &s.table);
+    for table in &dropped {
+        let pattern = exclusions.excluding(table).unwrap_or_default();
+        molt_core::info!("{table}: excluded by {pattern:?}");
+    }
+    if slices.is_empty() {
+        return Err(ExitError::new(
+            USAGE,
+            format!(
+                "nothing to dump: --exclude/--exclude-regex left out every table selected ({})",
+                dropped
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .into());
+    }
+    Ok(slices)
+}
+
 /// The slices to dump, before glob expansion (see [`crate::Args`]).
 pub fn collect(args: &Args) -> anyhow::Result<Vec<Slice>> {
     if !args.tables.is_empty() {
@@ -96,48 +128,11 @@ pub fn read_slices(input: impl std::io::BufRead) -> anyhow::Result<Vec<Slice>> {
     }
 }
 
-/// True when a name holds glob characters (`*`, `?`).
-pub fn has_glob(text: &str) -> bool {
-    text.contains(['*', '?'])
-}
-
-/// Shell-style matching of a whole name: `*` any run, `?` one character.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
+pub use molt_core::select::{glob_match, has_glob};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match("*", "orders"));
-        assert!(glob_match("ord*", "orders"));
-        assert!(glob_match("o?ders", "orders"));
-        assert!(glob_match("*_p2022_*", "payment_p2022_01"));
-        assert!(!glob_match("ord", "orders"));
-        assert!(!glob_match("a*b", "ac"));
-    }
 
     #[test]
     fn reads_slices_and_refuses_other_records() {

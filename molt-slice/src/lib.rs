@@ -31,7 +31,7 @@ pub use plan::{glob_match, Plan, PlanFile};
     name = "molt-slice",
     version,
     about = "Turn a phase plan into slice records, and audit that every row belongs to exactly one phase",
-    after_help = "Examples:\n  molt-slice plan --plan phases.toml --phase A --source $SRC | molt-dump | molt-load\n  molt-slice audit --plan phases.toml --source $SRC\n\nExit codes: 0 success, 1 failure, 2 usage error, 3 audit found rows outside the plan (see docs/exit-codes.md)."
+    after_help = "Examples:\n  molt-slice plan --plan phases.toml --phase A --source $SRC | molt-dump | molt-load\n  molt-slice audit --plan phases.toml --source $SRC\n  molt-slice plan --plan phases.toml --phase A --exclude 'audit_*' --exclude-regex '.*_(tmp|old)'\n\nExit codes: 0 success, 1 failure, 2 usage error, 3 audit found rows outside the plan (see docs/exit-codes.md)."
 )]
 pub struct Args {
     #[command(flatten)]
@@ -49,6 +49,25 @@ pub struct Common {
     /// Source database URL; `env:VAR` and `file:PATH` read it from elsewhere.
     #[arg(long, env = "MOLT_SOURCE", hide_env_values = true, value_name = "URL")]
     pub source: String,
+    /// Leave out tables matching this glob in every phase, beside the plan's
+    /// `exclude`: `audit_*` in any schema, `public.tmp_*` in one (repeatable)
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub excludes: Vec<String>,
+    /// Leave out tables whose whole `schema.table` matches this regular
+    /// expression, e.g. '.*_(tmp|old)' (repeatable)
+    #[arg(long = "exclude-regex", value_name = "REGEX")]
+    pub exclude_regexes: Vec<String>,
+}
+
+impl Common {
+    fn exclusions(&self) -> anyhow::Result<molt_core::select::Exclusions> {
+        molt_core::select::Exclusions::new(
+            &self.excludes,
+            &self.exclude_regexes,
+            "--exclude/--exclude-regex",
+        )
+        .map_err(|e| molt_core::exit::ExitError::new(molt_core::exit::USAGE, e.to_string()).into())
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,8 +137,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
 async fn connect(common: &Common) -> anyhow::Result<(source::Source, Plan)> {
     let file = PlanFile::read(&common.plan)?;
     let url = ConnUrl::resolve(&common.source)?;
+    let exclusions = common.exclusions()?;
     let mut source = source::Source::connect(&url).await?;
-    let plan = Plan::resolve(file, &mut source).await?;
+    let plan = Plan::resolve(file, &mut source, exclusions).await?;
     Ok((source, plan))
 }
 
@@ -190,6 +210,14 @@ async fn run_async(args: Args) -> anyhow::Result<i32> {
             schemas.dedup();
             for schema in &schemas {
                 for table in source.tables(schema).await? {
+                    if let Some(pattern) = plan.exclusions.excluding(&table) {
+                        writeln!(
+                            out,
+                            "{}",
+                            serde_json::json!({"type":"report","kind":"audit_excluded_table","table":table,"pattern":pattern,"ok":true})
+                        )?;
+                        continue;
+                    }
                     if !planned.contains(&table) {
                         if !allow_unplanned {
                             problems += 1;
@@ -357,7 +385,7 @@ pub async fn predicates(
     let file = PlanFile::read(plan_path)?;
     let url = ConnUrl::resolve(source_url)?;
     let mut source = source::Source::connect(&url).await?;
-    let plan = Plan::resolve(file, &mut source).await?;
+    let plan = Plan::resolve(file, &mut source, Default::default()).await?;
     let mut out = Vec::new();
     for phase in &plan.phases {
         for entry in &phase.entries {

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context};
+use molt_core::select::Exclusions;
 use molt_core::stream::TableName;
 use serde::Deserialize;
 
@@ -22,6 +23,13 @@ use crate::source::{ForeignKey, Source};
 pub struct PlanFile {
     /// Default schema (PostgreSQL) or database (MySQL) of unqualified names.
     pub schema: Option<String>,
+    /// Tables no phase takes, as globs (`audit_*`, `public.tmp_*`), applied
+    /// after every phase's names are expanded (see `molt_core::select`).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// The same, as regular expressions matched against `schema.table`.
+    #[serde(default)]
+    pub exclude_regex: Vec<String>,
     #[serde(default)]
     pub phase: Vec<PhaseSpec>,
 }
@@ -274,12 +282,22 @@ impl TargetNaming {
 pub struct Plan {
     pub schema: String,
     pub phases: Vec<Phase>,
+    /// The plan's `exclude` and the command line's `--exclude`, together.
+    pub exclusions: Exclusions,
 }
 
 impl Plan {
     /// Resolves names and patterns against the source's tables and finds the
-    /// foreign keys of `via` rules.
-    pub async fn resolve(file: PlanFile, source: &mut Source) -> anyhow::Result<Plan> {
+    /// foreign keys of `via` rules. Tables the plan's `exclude` or
+    /// `also_excluded` (the command line's) match are taken out of every
+    /// phase once names are expanded.
+    pub async fn resolve(
+        file: PlanFile,
+        source: &mut Source,
+        also_excluded: Exclusions,
+    ) -> anyhow::Result<Plan> {
+        let exclusions = Exclusions::new(&file.exclude, &file.exclude_regex, "the plan's exclude")?
+            .and(also_excluded);
         let schema = file
             .schema
             .clone()
@@ -378,6 +396,16 @@ impl Plan {
                     })?;
                 add(&mut entries, child, Rule::Via { parent, fk })?;
             }
+            for table in exclusions.retain(&mut entries, |e| &e.table) {
+                let pattern = exclusions.excluding(&table).unwrap_or_default();
+                molt_core::info!("phase {}: {table} excluded by {pattern:?}", spec.name);
+            }
+            if entries.is_empty() {
+                bail!(
+                    "phase {}: every table it names is excluded, so the phase would move nothing",
+                    spec.name
+                );
+            }
             for entry in &entries {
                 if let Rule::Via { parent, .. } = &entry.rule {
                     if !entries.iter().any(|e| &e.table == parent) {
@@ -394,7 +422,11 @@ impl Plan {
                 entries,
             });
         }
-        Ok(Plan { schema, phases })
+        Ok(Plan {
+            schema,
+            phases,
+            exclusions,
+        })
     }
 
     /// Every table the plan mentions, in first-mention order.
@@ -450,52 +482,11 @@ fn expand(
     Ok(found)
 }
 
-/// `*` matches any run of characters, `?` any one character.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while ti < t.len() {
-        // The wildcard first: a `*` in the pattern is never matched
-        // literally against a `*` in the name (found by fuzzing: `*` did not
-        // match `a*b`).
-        if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
-}
+pub use molt_core::select::glob_match;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match("order*", "order_items"));
-        assert!(glob_match("*", "x"));
-        assert!(glob_match("a?c", "abc"));
-        assert!(!glob_match("order", "orders"));
-        assert!(!glob_match("a*z", "abc"));
-        assert!(glob_match("*", "a*b"));
-        assert!(glob_match("a*", "a*b"));
-        assert!(glob_match("*b", "**b"));
-    }
 
     #[test]
     fn strict_parsing() {

@@ -13,6 +13,7 @@ mod oracle;
 mod output;
 mod sides;
 mod table;
+mod throttle;
 mod units;
 
 use std::ffi::OsString;
@@ -31,7 +32,8 @@ use molt_core::ConnUrl;
     about = "Compare a slice on the source with the target, row by row",
     after_help = "Reads slice records (molt-slice output) on stdin, or compares the --table given on the \
 command line. Writes NDJSON report records on stdout: one per differing row, one table_summary per \
-table, one final summary.\n\nExample:\n  molt-verify --source $SRC --target $TGT --table public.orders --filter \"region = 'A'\"\n\n\
+table, one final summary.\n\nExamples:\n  molt-verify --source $SRC --target $TGT --table public.orders --filter \"region = 'A'\"\n  \
+molt-slice plan --plan phases.toml --phase A --source $SRC | molt-verify --source $SRC --target $TGT --exclude 'audit_*'\n\n\
 Exit codes: 0 no differences, 1 failure (including a lost connection), 2 usage error, 3 differences found \
 (see docs/exit-codes.md and docs/verify.md)."
 )]
@@ -49,6 +51,15 @@ pub struct Args {
     /// are read from stdin.
     #[arg(long = "table", value_name = "TABLE")]
     pub tables: Vec<String>,
+    /// Leave out tables matching this glob (`audit_*` in any schema,
+    /// `public.tmp_*` in one) among the slices read or the tables given
+    /// (repeatable)
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub excludes: Vec<String>,
+    /// Leave out tables whose whole `schema.table` matches this regular
+    /// expression, e.g. '.*_(tmp|old)' (repeatable)
+    #[arg(long = "exclude-regex", value_name = "REGEX")]
+    pub exclude_regexes: Vec<String>,
     /// Row filter on the source (SQL in the source's dialect).
     #[arg(long, requires = "tables")]
     pub filter: Option<String>,
@@ -110,6 +121,15 @@ pub struct Args {
     /// Wait before each re-check, in milliseconds (doubling each time).
     #[arg(long, default_value_t = 1000)]
     pub live_backoff_ms: u64,
+    /// Tables compared at once, each job on its own source and target
+    /// connections (MOLT Verify's default is 16; a busy production source
+    /// may want fewer). Reports still come table by table, in order.
+    #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// Read at most this many source rows per second, all jobs together,
+    /// averaged over chunks: a throttle for a production source (0: none).
+    #[arg(long, value_name = "ROWS", default_value_t = 0)]
+    pub rows_per_second: u64,
 }
 
 /// The clap command, for man pages and completions.
@@ -132,6 +152,8 @@ pub struct Options {
     /// `--type-map`, when given.
     pub type_map: Option<molt_core::mysql::typemap::TypeMap>,
     pub ledger_schema: String,
+    /// `--rows-per-second`, shared by every job.
+    pub throttle: Option<std::sync::Arc<throttle::Throttle>>,
 }
 
 /// Runs molt-verify with the given arguments (program name first).
@@ -189,9 +211,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
             None => None,
         },
         ledger_schema: args.ledger_schema.clone(),
+        throttle: throttle::Throttle::new(args.rows_per_second).map(std::sync::Arc::new),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(usize::from(args.jobs).clamp(2, 8))
         .enable_all()
         .build()
         .context("starting the async runtime")?;
@@ -205,13 +228,31 @@ async fn verify(
     options: Options,
 ) -> anyhow::Result<i32> {
     let started = Instant::now();
+    let exclusions = molt_core::select::Exclusions::new(
+        &args.excludes,
+        &args.exclude_regexes,
+        "--exclude/--exclude-regex",
+    )
+    .map_err(|e| exit::ExitError::new(exit::USAGE, e.to_string()))?;
     let mut out = output::Output::new();
-    let mut sides = sides::Sides::connect(&source, &target).await?;
+    let sides = sides::Sides::connect(&source, &target).await?;
     let mut units = if args.tables.is_empty() {
         units::from_stdin(sides.default_schema())?
     } else {
         units::from_args(args, sides.default_schema())
     };
+    let before = units.len();
+    for table in exclusions.retain(&mut units, |u| &u.table) {
+        let pattern = exclusions.excluding(&table).unwrap_or_default();
+        molt_core::info!("{table}: excluded by {pattern:?}");
+    }
+    if units.is_empty() && before > 0 {
+        return Err(exit::ExitError::new(
+            exit::USAGE,
+            "nothing to verify: --exclude/--exclude-regex left out every table",
+        )
+        .into());
+    }
     if let Some(phase) = &args.phase {
         for unit in units.iter_mut().filter(|u| u.phase.is_empty()) {
             unit.phase = phase.clone();
@@ -224,39 +265,104 @@ async fn verify(
         )
         .into());
     }
-    let mut tables = 0u64;
-    let mut differences = 0u64;
-    for unit in &units {
-        let table_started = std::time::SystemTime::now();
-        let summary = table::verify_table(&mut sides, unit, &options, &mut out)
-            .await
-            .with_context(|| format!("verifying {}", unit.table))?;
-        tables += 1;
-        differences += summary.differences();
-        if !unit.phase.is_empty() {
-            let result = molt_core::ledger::VerifyResult {
-                phase: unit.phase.clone(),
-                table: unit.table.clone(),
-                source_rows: summary.tally.source_rows,
-                target_rows: summary.tally.target_rows,
-                differences: summary.differences(),
-                ok: summary.differences() == 0,
-                started_at: table_started,
-                finished_at: std::time::SystemTime::now(),
-            };
-            molt_core::ledger::record_verify_result(
-                &sides.target.client,
-                &args.ledger_schema,
-                &result,
-            )
-            .await
-            .with_context(|| format!("recording the result of {} in the ledger", unit.table))?;
-        }
-    }
+    let jobs = usize::from(args.jobs).min(units.len()).max(1);
+    let mut pool = vec![sides];
+    let more = (1..jobs).map(|_| sides::Sides::connect(&source, &target));
+    pool.extend(futures_util::future::try_join_all(more).await?);
+    let (tables, differences) =
+        compare_all(pool, units, options, &args.ledger_schema, &mut out).await?;
     out.summary(tables, differences, started.elapsed().as_secs_f64())?;
     Ok(if differences == 0 {
         exit::SUCCESS
     } else {
         exit::DIFFERENCES
     })
+}
+
+/// Compares `units` on the connections of `pool`, one job per entry, and
+/// writes each table's records whole, in the order of `units`, as soon as
+/// it and every table before it are done. Each job records its table's
+/// result in the ledger. Returns the tables compared and the differences.
+async fn compare_all(
+    pool: Vec<sides::Sides>,
+    units: Vec<units::Unit>,
+    options: Options,
+    ledger_schema: &str,
+    out: &mut output::Output,
+) -> anyhow::Result<(u64, u64)> {
+    use std::collections::{BTreeMap, VecDeque};
+    use std::sync::{Arc, Mutex};
+
+    type Done = anyhow::Result<(table::TableOutcome, Vec<u8>)>;
+    let total = units.len();
+    let queue = Arc::new(Mutex::new(
+        units.into_iter().enumerate().collect::<VecDeque<_>>(),
+    ));
+    let options = Arc::new(options);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Done)>(pool.len());
+    let mut workers = tokio::task::JoinSet::new();
+    for mut sides in pool {
+        let (queue, options, tx) = (queue.clone(), options.clone(), tx.clone());
+        let ledger_schema = ledger_schema.to_string();
+        workers.spawn(async move {
+            loop {
+                let next = queue.lock().expect("the queue lock").pop_front();
+                let Some((index, unit)) = next else { break };
+                let done = compare_one(&mut sides, &unit, &options, &ledger_schema).await;
+                if tx.send((index, done)).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+    let (mut tables, mut differences) = (0u64, 0u64);
+    let mut finished: BTreeMap<usize, (table::TableOutcome, Vec<u8>)> = BTreeMap::new();
+    let mut next = 0;
+    while let Some((index, done)) = rx.recv().await {
+        // The first failure ends the run; the other jobs are dropped with
+        // the runtime.
+        finished.insert(index, done?);
+        while let Some((outcome, records)) = finished.remove(&next) {
+            out.table_records(&records)?;
+            tables += 1;
+            differences += outcome.differences();
+            next += 1;
+        }
+    }
+    if next != total {
+        anyhow::bail!("a verify job stopped before its tables were compared");
+    }
+    Ok((tables, differences))
+}
+
+/// One table on one job's connections: its records, and its result in the
+/// ledger when it belongs to a phase.
+async fn compare_one(
+    sides: &mut sides::Sides,
+    unit: &units::Unit,
+    options: &Options,
+    ledger_schema: &str,
+) -> anyhow::Result<(table::TableOutcome, Vec<u8>)> {
+    let table_started = std::time::SystemTime::now();
+    let mut records = output::Output::in_memory();
+    let summary = table::verify_table(sides, unit, options, &mut records)
+        .await
+        .with_context(|| format!("verifying {}", unit.table))?;
+    if !unit.phase.is_empty() {
+        let result = molt_core::ledger::VerifyResult {
+            phase: unit.phase.clone(),
+            table: unit.table.clone(),
+            source_rows: summary.tally.source_rows,
+            target_rows: summary.tally.target_rows,
+            differences: summary.differences(),
+            ok: summary.differences() == 0,
+            started_at: table_started,
+            finished_at: std::time::SystemTime::now(),
+        };
+        molt_core::ledger::record_verify_result(&sides.target.client, ledger_schema, &result)
+            .await
+            .with_context(|| format!("recording the result of {} in the ledger", unit.table))?;
+    }
+    Ok((summary, records.into_records()?))
 }

@@ -31,8 +31,11 @@ pub struct TableReport<'a> {
     pub warnings: &'a [String],
 }
 
-pub struct Output {
-    writer: StreamWriter<molt_core::exit::Stdout<Stdout>>,
+/// Where report records go: stdout, or (for a table compared by one of
+/// several jobs) memory, written to stdout whole and in order once the
+/// table is done, so that tables never interleave.
+pub struct Output<W: Write = molt_core::exit::Stdout<Stdout>> {
+    writer: StreamWriter<W>,
     human: bool,
 }
 
@@ -44,6 +47,27 @@ impl Output {
         }
     }
 
+    /// Writes the records of a table an [`Output::in_memory`] gathered.
+    pub fn table_records(&mut self, records: &[u8]) -> std::io::Result<()> {
+        self.writer.raw_lines(records)?;
+        self.writer.flush()
+    }
+}
+
+impl Output<Vec<u8>> {
+    pub fn in_memory() -> Output<Vec<u8>> {
+        Output {
+            writer: StreamWriter::new(Vec::new()),
+            human: std::io::stderr().is_terminal(),
+        }
+    }
+
+    pub fn into_records(self) -> std::io::Result<Vec<u8>> {
+        self.writer.into_inner()
+    }
+}
+
+impl<W: Write> Output<W> {
     fn report(&mut self, fields: Map<String, Value>) -> std::io::Result<()> {
         self.writer.record(&Record::Report(fields))
     }

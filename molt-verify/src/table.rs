@@ -569,11 +569,11 @@ fn cross_plan(
 }
 
 /// Verifies one slice and writes its records.
-pub async fn verify_table(
+pub async fn verify_table<W: std::io::Write>(
     sides: &mut Sides,
     unit: &Unit,
     options: &Options,
-    out: &mut Output,
+    out: &mut Output<W>,
 ) -> anyhow::Result<TableOutcome> {
     let started = Instant::now();
     let source = load_source(sides, unit, options).await?;
@@ -822,6 +822,9 @@ pub async fn verify_table(
             fetched += 1;
         }
         tally.add(&chunk);
+        if let Some(throttle) = &options.throttle {
+            throttle.pace(chunk.source_rows).await;
+        }
         out.findings(
             &unit.phase,
             &unit.table,
