@@ -132,6 +132,7 @@ fn write_stream(columns: usize, rows: &[Row]) -> Vec<u8> {
             checksum: None,
         }))
         .unwrap();
+    writer.record(&molt_core::stream::close()).unwrap();
     writer.into_inner().unwrap()
 }
 

@@ -107,6 +107,7 @@ fn write_section(columns: &[Column], rows: &[Vec<V>]) -> Vec<u8> {
             checksum: None,
         }))
         .unwrap();
+    writer.record(&molt_core::stream::close()).unwrap();
     writer.into_inner().unwrap()
 }
 
@@ -360,7 +361,7 @@ fn newer_major_version_is_refused() {
 #[test]
 fn unknown_fields_are_ignored_and_minor_versions_accepted() {
     let text = format!(
-        "{{\"type\":\"stream\",\"version\":\"1.7\",\"producer\":\"x\",\"shiny\":1}}\n{}\n[\"a\"]\n{{\"type\":\"end\",\"table\":{{\"schema\":\"public\",\"name\":\"t\"}},\"shard\":{{\"index\":0,\"count\":1}},\"rows\":1,\"digest\":\"{}\",\"extra\":[1]}}\n",
+        "{{\"type\":\"stream\",\"version\":\"1.7\",\"producer\":\"x\",\"shiny\":1}}\n{}\n[\"a\"]\n{{\"type\":\"end\",\"table\":{{\"schema\":\"public\",\"name\":\"t\"}},\"shard\":{{\"index\":0,\"count\":1}},\"rows\":1,\"digest\":\"{}\",\"extra\":[1]}}\n{{\"type\":\"close\"}}\n",
         TABLE.replace("\"nullable\":true", "\"nullable\":true,\"future_field\":\"x\""),
         {
             let mut h = RowHasher::default();
@@ -374,6 +375,41 @@ fn unknown_fields_are_ignored_and_minor_versions_accepted() {
         read_rows(text.as_bytes()).unwrap(),
         vec![vec![V::S("a".into())]]
     );
+}
+
+#[test]
+fn a_stream_cut_between_sections_is_refused_from_format_1_1() {
+    let cols = vec![column("v", LogicalType::Text, 0)];
+    let whole = String::from_utf8(write_section(&cols, &[vec![V::S("a".into())]])).unwrap();
+    assert!(
+        whole.starts_with("{\"type\":\"stream\",\"version\":\"1.1\""),
+        "{whole}"
+    );
+    assert!(whole.ends_with("{\"type\":\"close\"}\n"), "{whole}");
+    assert_eq!(read_rows(whole.as_bytes()).unwrap().len(), 1);
+
+    // Every section is whole, and the close record is gone: cut there.
+    let cut = whole.replace("{\"type\":\"close\"}\n", "");
+    let err = error_of(&cut);
+    assert!(
+        err.contains("ended after 1 whole section(s) without its close record"),
+        "{err}"
+    );
+    // Nothing may follow the close record.
+    let err = error_of(&format!("{whole}{TABLE}\n"));
+    assert!(
+        err.contains("data after the stream's close record (line 5)"),
+        "{err}"
+    );
+    // A close record inside a section.
+    let err = error_of(&whole.replace("[\"a\"]\n", "[\"a\"]\n{\"type\":\"close\"}\n"));
+    assert!(
+        err.contains("close record while the section of public.t"),
+        "{err}"
+    );
+    // Format 1.0 streams (molt before the close record) end where they end.
+    let old = cut.replace("\"version\":\"1.1\"", "\"version\":\"1.0\"");
+    assert_eq!(read_rows(old.as_bytes()).unwrap().len(), 1);
 }
 
 #[test]

@@ -371,6 +371,7 @@ pub async fn export(
             t.source
         );
     }
+    writer.record(&molt_core::stream::close())?;
     writer.flush()?;
     Ok(total)
 }

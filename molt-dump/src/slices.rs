@@ -109,7 +109,7 @@ pub fn read_slices(input: impl std::io::BufRead) -> anyhow::Result<Vec<Slice>> {
         match item {
             None => return Ok(slices),
             Some(Item::Record(Record::Slice(slice))) => slices.push(slice),
-            Some(Item::Record(Record::Stream(_))) => {}
+            Some(Item::Record(Record::Stream(_) | Record::Close)) => {}
             Some(Item::Record(other)) => {
                 let kind = serde_json::to_value(&other)
                     .ok()

@@ -194,6 +194,7 @@ async fn run_async(args: Args) -> anyhow::Result<i32> {
                     out.maybe_flush()?;
                 }
             }
+            out.record(&molt_core::stream::close())?;
             out.flush()?;
             Ok(exit::SUCCESS)
         }

@@ -83,7 +83,7 @@ pub fn from_stdin(default_schema: &str) -> anyhow::Result<Vec<Unit>> {
                     units.push(unit);
                 }
             }
-            Some(Record::Stream(_)) | Some(Record::Notice(_)) => {}
+            Some(Record::Stream(_) | Record::Notice(_) | Record::Close) => {}
             Some(other) => {
                 let kind = serde_json::to_value(&other)
                     .ok()

@@ -338,3 +338,53 @@ async fn a_malformed_date_is_refused_naming_table_column_and_row() {
     ];
     refused_value("dues", "due", &columns, &rows, 2, "2").await;
 }
+
+#[tokio::test]
+async fn a_stream_cut_between_two_sections_fails_the_load() {
+    let source = fresh_pg_database(&pg_source_url(), "cut_src").await;
+    let target = fresh_pg_database(&pg_target_url(), "cut_tgt").await;
+    psql_exec(
+        &source,
+        "CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 10);
+         CREATE TABLE b (id int PRIMARY KEY); INSERT INTO b SELECT generate_series(1, 20);",
+    );
+    let dumped = run_pipe(
+        &[(
+            "molt-dump",
+            s(&["--quiet", "--source", &source, "--all", "--jobs", "1"]),
+        )],
+        None,
+        &[],
+    );
+    dumped.assert_success();
+    let text = dumped.stdout_str().to_string();
+    assert!(text.ends_with("{\"type\":\"close\"}\n"), "{text}");
+    // Up to and including the first section's end record: every section
+    // in it is whole, and the second one and the close record are gone.
+    let first_end = text.find("{\"type\":\"end\"").unwrap();
+    let cut = &text[..first_end + text[first_end..].find('\n').unwrap() + 1];
+    let out = run_pipe(
+        &[("molt-load", s(&["--target", &target]))],
+        Some(cut.as_bytes()),
+        &[],
+    );
+    assert_ne!(
+        out.statuses[0],
+        0,
+        "a cut stream must fail:\n{}",
+        out.report()
+    );
+    assert!(
+        out.stderrs[0].contains("without its close record"),
+        "{}",
+        out.report()
+    );
+    // The whole stream loads.
+    let out = run_pipe(
+        &[("molt-load", s(&["--target", &target]))],
+        Some(text.as_bytes()),
+        &[],
+    );
+    out.assert_success();
+    assert_eq!(pg_value(&target, "SELECT count(*) FROM b").await, "20");
+}

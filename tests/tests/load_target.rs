@@ -203,6 +203,7 @@ fn stream_of(sections: &[(&TableHeader, &[Vec<V>], Damage)]) -> Vec<u8> {
         for (h, rows, damage) in sections {
             write_section(&mut w, h, rows, *damage);
         }
+        w.record(&stream::close()).unwrap();
         w.flush().unwrap();
     }
     buf

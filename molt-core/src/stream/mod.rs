@@ -29,6 +29,12 @@ pub fn header(producer: &str, source: Option<SourceInfo>) -> Record {
     })
 }
 
+/// The record a tool writes last, once every section is written (see
+/// [`Record::Close`]).
+pub fn close() -> Record {
+    Record::Close
+}
+
 /// Why a stream that ended without one table section is not a success, or
 /// `None` when it had one. `records` counts every record read, `sections`
 /// the table headers. A pipeline whose producer died before writing

@@ -273,7 +273,8 @@ impl OrderedOutput {
         }
     }
 
-    /// Checks that every section finished and flushes the output.
+    /// Checks that every section finished, writes the stream's close
+    /// record (see [`Record::Close`]) and flushes the output.
     pub fn finish(&self) -> io::Result<()> {
         {
             let q = self.shared.queue();
@@ -284,6 +285,7 @@ impl OrderedOutput {
                 )));
             }
         }
+        self.prelude(&super::close())?;
         self.shared.sink().flush()
     }
 }
@@ -437,7 +439,7 @@ mod tests {
         output.finish().unwrap();
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         let expected = format!(
-            "a1\na2\nb1\n{}c1\nc2\nc3\n",
+            "a1\na2\nb1\n{}c1\nc2\nc3\n{{\"type\":\"close\"}}\n",
             "b2-long-enough-to-spill\n".repeat(10)
         );
         assert_eq!(text, expected);
@@ -462,7 +464,9 @@ mod tests {
         output.finish().unwrap();
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3000);
+        assert_eq!(lines.len(), 3001);
+        assert_eq!(lines[3000], r#"{"type":"close"}"#, "the close record comes last");
+        let lines = &lines[..3000];
         for chunk in lines.chunks(500) {
             let t = chunk[0].split(' ').next().unwrap();
             for (i, line) in chunk.iter().enumerate() {

@@ -11,7 +11,7 @@
 use std::io::BufRead;
 
 use super::checksum::{LineChecksum, LINES_BLAKE3};
-use super::record::{Record, TableHeader, FORMAT_MAJOR, KNOWN_TYPES};
+use super::record::{Record, TableHeader, CLOSE_SINCE_MINOR, FORMAT_MAJOR, KNOWN_TYPES};
 use crate::digest::{DigestColumn, RowHasher, SectionDigest};
 
 /// A stream error, always tied to the line it was found on.
@@ -142,6 +142,12 @@ pub struct StreamReader<R> {
     hasher: RowHasher,
     section: Option<Section>,
     bytes_read: u64,
+    /// The header's format version asks for a close record.
+    close_required: bool,
+    /// The line of the close record, once read.
+    closed_at: Option<u64>,
+    /// Sections whose end record was read.
+    sections_ended: u64,
 }
 
 impl<R: BufRead> StreamReader<R> {
@@ -159,6 +165,9 @@ impl<R: BufRead> StreamReader<R> {
             hasher: RowHasher::default(),
             section: None,
             bytes_read: 0,
+            close_required: false,
+            closed_at: None,
+            sections_ended: 0,
         }
     }
 
@@ -195,10 +204,21 @@ impl<R: BufRead> StreamReader<R> {
                         section.header.table, section.header.slice.shard, section.start_line, section.digest.rows
                     )));
                 }
+                if self.close_required && self.closed_at.is_none() {
+                    return Err(self.error(format!(
+                        "stream ended after {} whole section(s) without its close record: the producer stopped between two sections, or the stream was cut there, so sections may be missing",
+                        self.sections_ended
+                    )));
+                }
                 return Ok(None);
             }
             let first = self.line.iter().position(|b| !b.is_ascii_whitespace());
             let Some(first) = first else { continue };
+            if let Some(at) = self.closed_at {
+                return Err(self.error(format!(
+                    "data after the stream's close record (line {at}): two streams concatenated, or a producer that wrote on after closing"
+                )));
+            }
             match self.line[first] {
                 b'[' => {
                     self.parse_row(first)?;
@@ -293,6 +313,12 @@ impl<R: BufRead> StreamReader<R> {
                 .split('.')
                 .next()
                 .and_then(|m| m.parse::<u32>().ok());
+            let minor = version
+                .split('.')
+                .nth(1)
+                .and_then(|m| m.parse::<u32>().ok())
+                .unwrap_or(0);
+            self.close_required = major == Some(FORMAT_MAJOR) && minor >= CLOSE_SINCE_MINOR;
             match major {
                 Some(m) if m <= FORMAT_MAJOR => {}
                 Some(_) => {
@@ -352,6 +378,7 @@ impl<R: BufRead> StreamReader<R> {
                         end.table, end.shard, section.header.table, section.header.slice.shard
                     )));
                 }
+                self.sections_ended += 1;
                 if !self.options.check_digests {
                     return Ok(());
                 }
@@ -391,6 +418,15 @@ impl<R: BufRead> StreamReader<R> {
                         )));
                     }
                 }
+            }
+            Record::Close => {
+                if let Some(open) = &self.section {
+                    return Err(self.error(format!(
+                        "close record while the section of {} (line {}) is still open: its end record is missing",
+                        open.header.table, open.start_line
+                    )));
+                }
+                self.closed_at = Some(self.line_no);
             }
             _ => {}
         }

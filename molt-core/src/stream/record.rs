@@ -12,7 +12,10 @@ use crate::value::LogicalType;
 
 /// The stream format's version. A reader accepts any minor version of its
 /// own major version and refuses a newer major one.
-pub const FORMAT_VERSION: &str = "1.0";
+pub const FORMAT_VERSION: &str = "1.1";
+/// From this minor version on, a writer ends the stream with a
+/// [`Record::Close`], and a reader refuses such a stream without one.
+pub const CLOSE_SINCE_MINOR: u32 = 1;
 /// The major part of [`FORMAT_VERSION`].
 pub const FORMAT_MAJOR: u32 = 1;
 
@@ -397,6 +400,11 @@ pub enum Record {
     Report(serde_json::Map<String, serde_json::Value>),
     /// A warning worth keeping with the data (e.g. "view not migrated").
     Notice(Notice),
+    /// The last record of a whole stream (format 1.1 on). Every section
+    /// ends with its own `end` record, so a stream cut *between* two
+    /// sections looked whole; the close record is what tells a finished
+    /// producer from one that stopped there.
+    Close,
 }
 
 /// A non-fatal finding.
@@ -410,5 +418,5 @@ pub struct Notice {
 
 /// The record type names a reader knows, for error messages.
 pub const KNOWN_TYPES: &[&str] = &[
-    "stream", "slice", "table", "end", "result", "report", "notice",
+    "stream", "slice", "table", "end", "result", "report", "notice", "close",
 ];
