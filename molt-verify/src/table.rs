@@ -595,6 +595,7 @@ pub async fn verify_table(
             missing: n,
             ..Tally::default()
         };
+        molt_core::metrics::verify_chunk(&unit.table, &tally, 0);
         out.table_summary(&TableReport {
             phase: &unit.phase,
             table: &unit.table,
@@ -821,6 +822,7 @@ pub async fn verify_table(
             fetched += 1;
         }
         tally.add(&chunk);
+        molt_core::metrics::verify_chunk(&unit.table, &chunk, 1);
         out.findings(
             &unit.phase,
             &unit.table,
