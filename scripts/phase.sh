@@ -40,6 +40,10 @@
 #   MOLT_STATE_DIR    lock files (default ${XDG_STATE_HOME:-$HOME/.local/state}/molt)
 #   MOLT_SWITCH_HOOK  shell command molt-cutover switch runs after the switch (optional)
 #   MOLT_BIN_DIR      directory of the molt binaries (default: found on PATH)
+#   MOLT_TEXTFILE_DIR node_exporter textfile directory: each run keeps molt_phase_PHASE.prom
+#                     there up to date (every step's state and seconds, rows and bytes moved)
+#   MOLT_DUMP_METRICS_ADDR, MOLT_LOAD_METRICS_ADDR, MOLT_VERIFY_METRICS_ADDR
+#                     HOST:PORT for that tool's --metrics-addr (Prometheus /metrics while it runs)
 # URLs are handed to the tools through MOLT_SOURCE/MOLT_TARGET in their
 # environment, never on a command line, so they never reach the log or `ps`.
 #
@@ -48,6 +52,8 @@
 # stdout records (molt-load results, molt-verify reports) and, after each step,
 #   {"type":"phase_step","phase":"A","step":"load","command":"...","exit":0,"statuses":[0,0,0],"seconds":12.3,...}
 # and finally {"type":"phase_summary","phase":"A","rows":...,"bytes":...,"verified":true,"exit":0,...}.
+# With MOLT_TEXTFILE_DIR, the same in Prometheus's text format for node_exporter's textfile
+# collector (docs/metrics.md), rewritten atomically as each step starts and ends.
 #
 # Exit codes:
 #   0   the phase is done (cut over), or the steps asked for are
@@ -181,6 +187,11 @@ done
 state_dir=${MOLT_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/molt}
 log_dir=${MOLT_LOG_DIR:-$state_dir/logs}
 hook=${MOLT_SWITCH_HOOK:-}
+textfile_dir=${MOLT_TEXTFILE_DIR:-}
+if [ -n "$textfile_dir" ] && [ "$dry_run" = 0 ]; then
+    [ -d "$textfile_dir" ] && [ -w "$textfile_dir" ] \
+        || die "$EXIT_USAGE" "MOLT_TEXTFILE_DIR=$textfile_dir is not a writable directory"
+fi
 
 # tool NAME: the path of a molt binary.
 tool() {
@@ -205,11 +216,18 @@ plan_q=$(q "$MOLT_PLAN")
 phase_q=$(q "$phase")
 hook_arg=
 [ -z "$hook" ] || hook_arg=" --hook $(q "$hook")"
+# metrics_arg VAR: " --metrics-addr ADDR" when VAR is set.
+metrics_arg() {
+    [ -z "${!1:-}" ] || printf ' --metrics-addr %s' "$(q "${!1}")"
+}
+dump_metrics=$(metrics_arg MOLT_DUMP_METRICS_ADDR)
+load_metrics=$(metrics_arg MOLT_LOAD_METRICS_ADDR)
+verify_metrics=$(metrics_arg MOLT_VERIFY_METRICS_ADDR)
 declare -A CMD=(
     [audit]="$(q "$slice") audit --plan $plan_q"
     [freeze]="$(q "$cutover") freeze --plan $plan_q --phase $phase_q --wait-timeout $freeze_wait"
-    [load]="$(q "$slice") plan --plan $plan_q --phase $phase_q --shard-rows $shard_rows | $(q "$dump") --jobs $jobs --quiet | $(q "$load") --jobs $jobs --quiet"
-    [verify]="$(q "$slice") plan --plan $plan_q --phase $phase_q --shard-rows 0 | $(q "$verify") --phase $phase_q"
+    [load]="$(q "$slice") plan --plan $plan_q --phase $phase_q --shard-rows $shard_rows | $(q "$dump") --jobs $jobs --quiet$dump_metrics | $(q "$load") --jobs $jobs --quiet$load_metrics"
+    [verify]="$(q "$slice") plan --plan $plan_q --phase $phase_q --shard-rows 0 | $(q "$verify") --phase $phase_q$verify_metrics"
     [finalize]="$(q "$cutover") finalize --plan $plan_q --phase $phase_q"
     [switch]="$(q "$cutover") switch --plan $plan_q --phase $phase_q$hook_arg"
 )
@@ -270,14 +288,112 @@ log_step() {
 }
 
 rows=0 bytes=0 verified=false
-# summarize EXIT: the last record of the log, and one line on stdout.
-summarize() {
-    local code=$1 secs sums
-    secs=$(elapsed "$run_start" "$(now)")
+# count_rows: rows and bytes of the molt-load result records in the log so far.
+count_rows() {
+    local sums
     # molt-load result records: top-level "rows" and "bytes" are adjacent.
     sums=$(grep '"type":"result"' "$log" | grep -o ',"rows":[0-9]*,"bytes":[0-9]*' \
         | awk -F'[:,]' '{ r += $3; b += $5 } END { printf "%d %d", r, b }') || sums="0 0"
     read -r rows bytes <<<"$sums"
+}
+
+# --- the node_exporter textfile (MOLT_TEXTFILE_DIR) ---------------------------
+
+# The steps this run runs, each pending until it starts.
+RUN_STEPS=()
+declare -A STEP_STATE=() STEP_SECS=() STEP_EXIT=() STEP_START=()
+for ((i = from_i; i <= until_i; i++)); do
+    s=${STEPS[$i]}
+    [ "$s" != audit ] || [ "$audit" = 1 ] || continue
+    RUN_STEPS+=("$s")
+    STEP_STATE[$s]=pending
+done
+phase_exit=
+run_stamp=$(date +%s)
+
+# write_textfile: molt_phase_PHASE.prom, written to a temporary file in the
+# same directory and renamed over the old one, so node_exporter never reads
+# half a file (it reads only names ending in .prom).
+write_textfile() {
+    [ -n "$textfile_dir" ] || return 0
+    local file=$textfile_dir/molt_phase_$phase.prom tmp s st v labels
+    tmp=$(mktemp "$textfile_dir/.molt_phase_$phase.prom.XXXXXX" 2>/dev/null) || {
+        say "warning: cannot write in MOLT_TEXTFILE_DIR=$textfile_dir"
+        return 0
+    }
+    {
+        printf '# HELP molt_phase_step_state State of each step of the last scripts/phase.sh run of the phase: 1 for its state, 0 for the others.\n'
+        printf '# TYPE molt_phase_step_state gauge\n'
+        for s in "${RUN_STEPS[@]}"; do
+            for st in pending running ok failed; do
+                v=0
+                [ "${STEP_STATE[$s]}" != "$st" ] || v=1
+                printf 'molt_phase_step_state{phase="%s",step="%s",state="%s"} %s\n' "$phase" "$s" "$st" "$v"
+            done
+        done
+        printf '# HELP molt_phase_step_duration_seconds How long each step ran (so far, while it runs).\n'
+        printf '# TYPE molt_phase_step_duration_seconds gauge\n'
+        for s in "${RUN_STEPS[@]}"; do
+            labels="phase=\"$phase\",step=\"$s\""
+            if [ -n "${STEP_SECS[$s]:-}" ]; then
+                printf 'molt_phase_step_duration_seconds{%s} %s\n' "$labels" "${STEP_SECS[$s]}"
+            elif [ -n "${STEP_START[$s]:-}" ]; then
+                printf 'molt_phase_step_duration_seconds{%s} %s\n' "$labels" "$(elapsed "${STEP_START[$s]}" "$(now)")"
+            fi
+        done
+        printf '# HELP molt_phase_step_exit_code Exit code of each finished step (3: differences, 4: the switch gate refused).\n'
+        printf '# TYPE molt_phase_step_exit_code gauge\n'
+        for s in "${RUN_STEPS[@]}"; do
+            [ -z "${STEP_EXIT[$s]:-}" ] \
+                || printf 'molt_phase_step_exit_code{phase="%s",step="%s"} %s\n' "$phase" "$s" "${STEP_EXIT[$s]}"
+        done
+        printf '# HELP molt_phase_rows Rows molt-load wrote in this run of the phase (its result records).\n'
+        printf '# TYPE molt_phase_rows gauge\n'
+        printf 'molt_phase_rows{phase="%s"} %s\n' "$phase" "$rows"
+        printf '# HELP molt_phase_bytes Bytes of COPY data molt-load wrote in this run of the phase.\n'
+        printf '# TYPE molt_phase_bytes gauge\n'
+        printf 'molt_phase_bytes{phase="%s"} %s\n' "$phase" "$bytes"
+        printf '# HELP molt_phase_running 1 while scripts/phase.sh runs the phase.\n'
+        printf '# TYPE molt_phase_running gauge\n'
+        printf 'molt_phase_running{phase="%s"} %s\n' "$phase" "$([ -n "$phase_exit" ] && echo 0 || echo 1)"
+        if [ -n "$phase_exit" ]; then
+            printf '# HELP molt_phase_exit_code Exit code of the last finished run of scripts/phase.sh for the phase.\n'
+            printf '# TYPE molt_phase_exit_code gauge\n'
+            printf 'molt_phase_exit_code{phase="%s"} %s\n' "$phase" "$phase_exit"
+        fi
+        printf '# HELP molt_phase_start_time_seconds When the run started (Unix time).\n'
+        printf '# TYPE molt_phase_start_time_seconds gauge\n'
+        printf 'molt_phase_start_time_seconds{phase="%s"} %s\n' "$phase" "$run_stamp"
+        printf '# HELP molt_phase_last_update_time_seconds When this file was written (Unix time).\n'
+        printf '# TYPE molt_phase_last_update_time_seconds gauge\n'
+        printf 'molt_phase_last_update_time_seconds{phase="%s"} %s\n' "$phase" "$(date +%s)"
+    } >"$tmp" && chmod 644 "$tmp" && mv -f "$tmp" "$file" || {
+        rm -f "$tmp"
+        say "warning: cannot write $file"
+    }
+}
+
+# A run that dies inside a step (a signal, an unexpected error) leaves no
+# step "running" behind.
+on_exit() {
+    local code=$?
+    [ -n "$textfile_dir" ] || return 0
+    [ -z "$phase_exit" ] || return 0
+    for s in "${RUN_STEPS[@]}"; do
+        [ "${STEP_STATE[$s]}" != running ] || STEP_STATE[$s]=failed
+    done
+    phase_exit=$code
+    write_textfile
+}
+trap on_exit EXIT
+
+# summarize EXIT: the last record of the log, and one line on stdout.
+summarize() {
+    local code=$1 secs
+    secs=$(elapsed "$run_start" "$(now)")
+    count_rows
+    phase_exit=$code
+    write_textfile
     printf '{"type":"phase_summary","phase":%s,"rows":%s,"bytes":%s,"seconds":%s,"verified":%s,"exit":%s,"log":%s}\n' \
         "$(json_str "$phase")" "$rows" "$bytes" "$secs" "$verified" "$code" "$(json_str "$log")" >>"$log"
 }
@@ -306,6 +422,9 @@ run_step() {
     local s=$1 cmd=${CMD[$1]} start secs rc statuses
     say "phase $phase: $s: $(redact "$cmd")"
     start=$(now)
+    STEP_STATE[$s]=running
+    STEP_START[$s]=$start
+    write_textfile
     set +e
     # The command is built above from quoted words only; eval runs it as a pipeline.
     local st=()
@@ -327,6 +446,16 @@ run_step() {
     log_step "$s" "$cmd" "$rc" "$statuses" "$secs"
     STEP_RC=$rc
     STEP_STATUSES=$statuses
+    STEP_SECS[$s]=$secs
+    STEP_EXIT[$s]=$rc
+    if [ "$rc" = 0 ]; then
+        STEP_STATE[$s]=ok
+    else
+        STEP_STATE[$s]=failed
+    fi
+    [ "$s" != load ] || count_rows
+    # summarize (on failure) writes the file itself.
+    [ "$rc" != 0 ] || write_textfile
     if [ "$rc" = 0 ]; then
         say "phase $phase: $s: done in ${secs}s"
     fi
@@ -372,6 +501,7 @@ for ((i = from_i; i <= until_i; i++)); do
         if [ "$state" = cut_over ]; then
             say "phase $phase: already cut over (ledger); nothing to do. To run the hook again: $(resume_hint switch)"
             log_step preflight "$cutover status --json --phase $phase_q" 0 0 0
+            RUN_STEPS=()
             verified=true
             summarize 0
             printf 'phase %s: already cut over; log %s\n' "$phase" "$log"

@@ -937,6 +937,366 @@ pub fn ndjson(bytes: &[u8]) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// One sample of a scrape: the metric's name, its labels (in order) and
+/// its value.
+pub type Sample = (String, Vec<(String, String)>, f64);
+
+/// One scrape of a tool's `/metrics` (`--metrics-addr`): every sample with
+/// its labels, parsed from the text exposition format.
+#[derive(Debug, Clone, Default)]
+pub struct Scrape {
+    /// `(name, labels, value)` per sample line, in order.
+    pub samples: Vec<Sample>,
+    /// The body as served.
+    pub text: String,
+}
+
+impl Scrape {
+    /// Parses a text exposition (Prometheus or OpenMetrics): `#` lines are
+    /// skipped, each other line is `name{k="v",...} value`.
+    ///
+    /// # Panics
+    /// On a line that is not a sample.
+    pub fn parse(text: &str) -> Scrape {
+        let mut samples = Vec::new();
+        for line in text
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            samples.push(
+                parse_sample(line).unwrap_or_else(|| panic!("not a metric sample: {line:?}")),
+            );
+        }
+        Scrape {
+            samples,
+            text: text.to_owned(),
+        }
+    }
+
+    /// The sum of the samples named `name` whose labels include every one
+    /// of `labels` (0 when there is none).
+    pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.matching(name, labels).map(|(_, v)| v).sum()
+    }
+
+    /// The value of the one sample named `name` with (at least) `labels`,
+    /// if there is one.
+    ///
+    /// # Panics
+    /// When several samples match.
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let found: Vec<f64> = self.matching(name, labels).map(|(_, v)| v).collect();
+        assert!(
+            found.len() <= 1,
+            "{name} {labels:?} matches {} samples in\n{}",
+            found.len(),
+            self.text
+        );
+        found.first().copied()
+    }
+
+    fn matching<'a>(
+        &'a self,
+        name: &'a str,
+        labels: &'a [(&str, &str)],
+    ) -> impl Iterator<Item = (&'a [(String, String)], f64)> + 'a {
+        self.samples
+            .iter()
+            .filter(move |(n, l, _)| {
+                n == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|(_, l, v)| (l.as_slice(), *v))
+    }
+}
+
+fn parse_sample(line: &str) -> Option<Sample> {
+    let name_end = line.find(['{', ' '])?;
+    let name = line[..name_end].to_owned();
+    let mut rest = &line[name_end..];
+    let mut labels = Vec::new();
+    if let Some(inner) = rest.strip_prefix('{') {
+        let mut chars = inner.char_indices().peekable();
+        let mut key = String::new();
+        loop {
+            let (i, c) = chars.next()?;
+            match c {
+                '}' => {
+                    rest = &inner[i + 1..];
+                    break;
+                }
+                ',' | ' ' => {}
+                '=' => {
+                    if chars.next()?.1 != '"' {
+                        return None;
+                    }
+                    let mut value = String::new();
+                    loop {
+                        match chars.next()?.1 {
+                            '"' => break,
+                            '\\' => match chars.next()?.1 {
+                                'n' => value.push('\n'),
+                                other => value.push(other),
+                            },
+                            other => value.push(other),
+                        }
+                    }
+                    labels.push((std::mem::take(&mut key), value));
+                }
+                other => key.push(other),
+            }
+        }
+    }
+    let value = rest.split_whitespace().next()?.parse().ok()?;
+    Some((name, labels, value))
+}
+
+/// GETs `http://{addr}/metrics` (plain HTTP/1.1 over a `TcpStream`) and
+/// parses it.
+///
+/// # Panics
+/// When the server cannot be reached or does not answer 200 with an
+/// exposition.
+pub fn scrape(addr: &str) -> Scrape {
+    let (status, body) = http_get(addr, "/metrics");
+    assert_eq!(status, 200, "GET http://{addr}/metrics: {body}");
+    Scrape::parse(&body)
+}
+
+/// A GET of `path` from `addr`: the status code and the body.
+///
+/// # Panics
+/// When the server cannot be reached or the answer is not HTTP.
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(addr)
+        .unwrap_or_else(|e| panic!("connecting to the metrics server at {addr}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a read timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("sending the request");
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .unwrap_or_else(|e| panic!("reading the answer from {addr}: {e}"));
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("not an HTTP answer from {addr}: {answer:?}"));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    (status, body.to_owned())
+}
+
+/// A tool running in the background with piped stdin, stdout and stderr,
+/// for tests that talk to it while it works (feed its stdin bit by bit,
+/// scrape its `/metrics`, read its records as they come). Killed when
+/// dropped.
+pub struct RunningTool {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: std::sync::mpsc::Receiver<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr_reader: Option<JoinHandle<()>>,
+    /// The stdout lines read so far.
+    pub lines: Vec<String>,
+}
+
+impl RunningTool {
+    /// Starts the molt tool `name` (found with [`bin`]) with `args`.
+    ///
+    /// # Panics
+    /// When it cannot be started.
+    pub fn start(name: &str, args: &[String]) -> RunningTool {
+        use std::io::BufRead as _;
+        let mut child = Command::new(bin(name))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let out = child.stdout.take().expect("stdout is piped");
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let err = child.stderr.take().expect("stderr is piped");
+        let sink = stderr.clone();
+        let stderr_reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                let mut text = sink.lock().unwrap_or_else(|p| p.into_inner());
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        RunningTool {
+            stdin: child.stdin.take(),
+            child,
+            stdout: rx,
+            stderr,
+            stderr_reader: Some(stderr_reader),
+            lines: Vec::new(),
+        }
+    }
+
+    /// Everything it wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Waits (up to `timeout`) for a line of stderr containing `needle`
+    /// and returns it.
+    ///
+    /// # Panics
+    /// On the timeout, showing stderr.
+    pub fn wait_for_stderr(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.stderr().lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "no line with {needle:?} on stderr within {timeout:?}:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The address of its metrics server, from the line it prints on
+    /// stderr (`... metrics on http://ADDR/metrics`).
+    pub fn metrics_addr(&mut self) -> String {
+        let line = self.wait_for_stderr("metrics on http://", Duration::from_secs(60));
+        let rest = &line[line.find("http://").expect("a URL") + "http://".len()..];
+        rest.trim_end()
+            .strip_suffix("/metrics")
+            .unwrap_or_else(|| panic!("unexpected metrics line {line:?}"))
+            .to_owned()
+    }
+
+    /// Writes to its stdin.
+    ///
+    /// # Panics
+    /// When stdin was closed or the write fails.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin is still open");
+        stdin.write_all(bytes).expect("writing to the tool's stdin");
+        stdin.flush().expect("flushing the tool's stdin");
+    }
+
+    /// Writes to its stdin, returning the error instead of panicking: for a
+    /// tool that is meant to stop reading early (it refuses the input).
+    pub fn try_feed(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let stdin = self.stdin.as_mut().expect("stdin is still open");
+        stdin.write_all(bytes)?;
+        stdin.flush()
+    }
+
+    /// Closes its stdin (end of input).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Reads stdout until `done` holds for the NDJSON records read so far
+    /// (up to `timeout`), and returns them.
+    ///
+    /// # Panics
+    /// On the timeout or when stdout ends first, showing stderr.
+    pub fn wait_for_records(
+        &mut self,
+        timeout: Duration,
+        done: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let records = ndjson(self.lines.join("\n").as_bytes());
+            if done(&records) {
+                return records;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self
+                .stdout
+                .recv_timeout(left.min(Duration::from_millis(200)))
+            {
+                Ok(line) => self.lines.push(line),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => {}
+                Err(e) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "waiting for records ({e:?}); stdout so far:\n{}\nstderr:\n{}",
+                        self.lines.join("\n"),
+                        self.stderr()
+                    );
+                }
+            }
+        }
+    }
+
+    /// Closes stdin and waits (up to `timeout`) for the exit code; returns
+    /// it with the whole stderr.
+    ///
+    /// # Panics
+    /// On the timeout (the tool is killed).
+    pub fn finish(mut self, timeout: Duration) -> (i32, String) {
+        self.close_stdin();
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for the tool") {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "the tool did not exit within {timeout:?}:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
+        }
+        // The reader thread ends at the end of stdout, now that it exited.
+        while let Ok(line) = self.stdout.recv_timeout(Duration::from_secs(10)) {
+            self.lines.push(line);
+        }
+        (status_code(status), self.stderr())
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for RunningTool {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A PostgreSQL server of a test's own, started with scripts/lib/servers.sh
 /// (for tests that stop it, restart it, or need TLS or password
 /// authentication), and stopped when dropped.

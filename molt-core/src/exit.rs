@@ -110,8 +110,17 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 ///
 /// Errors print as `tool: error: outer context: inner cause` on one line,
 /// so a log line names what failed and where.
+///
+/// With `--metrics-linger`, the final metrics stay served for that long
+/// after the outcome is known (and said), whatever it is.
 pub fn run_tool(tool: &str, entry: impl FnOnce() -> anyhow::Result<i32>) -> i32 {
-    match entry() {
+    let code = outcome(tool, entry());
+    crate::metrics::linger();
+    code
+}
+
+fn outcome(tool: &str, result: anyhow::Result<i32>) -> i32 {
+    match result {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => SUCCESS,
         Err(err) => {

@@ -21,6 +21,8 @@
 //!   DDL, COPY, the loader's ledger, retries.
 //! - [`ledger`]: the phase ledger molt-cutover keeps in the target.
 //! - [`verify`]: molt-verify's comparison engine.
+//! - [`metrics`]: Prometheus metrics behind `--metrics-addr` (molt-dump,
+//!   molt-load, molt-verify); nothing at all without the flag.
 
 pub mod connect;
 pub mod diag;
@@ -28,6 +30,7 @@ pub mod digest;
 pub mod exit;
 pub mod ident;
 pub mod ledger;
+pub mod metrics;
 pub mod mysql;
 // Pure parts (type mapping, SQL) always; connection and value reading
 // with the cargo feature `oracle`.

@@ -52,6 +52,8 @@ pub enum Format {
 pub struct Args {
     #[command(flatten)]
     pub diag: molt_core::diag::DiagArgs,
+    #[command(flatten)]
+    pub metrics: molt_core::metrics::MetricsArgs,
     /// Source database URL (postgres://, mysql://, oracle:// with the `oracle` build feature); `env:VAR` and `file:PATH` read it from elsewhere.
     #[arg(long, env = "MOLT_SOURCE", hide_env_values = true, value_name = "URL")]
     pub source: Option<String>,
@@ -197,6 +199,12 @@ pub fn command() -> clap::Command {
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
     let args = Args::parse_from(args);
     molt_core::diag::set_format(args.diag.log_format);
+    // Before any work: a port in use fails the run before a row moves.
+    if let Some(addr) = args.metrics.start("molt-dump")? {
+        if !args.quiet {
+            molt_core::info!("metrics on http://{addr}/metrics");
+        }
+    }
     let Some(raw_source) = args.source.as_deref() else {
         return Err(
             ExitError::new(USAGE, "no source: give --source URL or set MOLT_SOURCE").into(),

@@ -366,6 +366,8 @@ fn dump_section<W: std::io::Write>(
     writer: &mut StreamWriter<W>,
 ) -> anyhow::Result<SectionStats> {
     let table = &section.slice.table;
+    let mut progress = molt_core::metrics::Progress::new(table);
+    let base = writer.bytes_written();
     let mut header = section.table.header.clone();
     header.slice = section.slice.clone();
     writer
@@ -418,6 +420,7 @@ fn dump_section<W: std::io::Write>(
         out.finish();
         digest.add_row(hasher.finish_row());
         writer.maybe_flush().context("writing the stream")?;
+        progress.update(digest.rows, writer.bytes_written() - base);
     }
     let changes: Vec<ValueChange> = columns
         .iter()
@@ -439,6 +442,8 @@ fn dump_section<W: std::io::Write>(
             checksum: None,
         }))
         .context("writing the stream")?;
+    progress.finish(digest.rows, writer.bytes_written() - base);
+    molt_core::metrics::section(table, molt_core::metrics::SectionStatus::Done);
     Ok(SectionStats {
         table: table.clone(),
         rows: digest.rows,

@@ -23,7 +23,7 @@ use molt_core::stream::ordered::{OrderedOutput, SpillBuffer};
 use molt_core::stream::{
     self, Item, Record, SectionEnd, Slice, SourceInfo, StreamReader, StreamWriter, TableName,
 };
-use molt_core::{ConnUrl, Engine};
+use molt_core::{metrics, ConnUrl, Engine};
 use tokio_postgres::Client;
 
 use crate::{has_glob, Args, Format};
@@ -274,6 +274,8 @@ async fn dump_section<W: Write>(
     writer: &mut StreamWriter<W>,
 ) -> anyhow::Result<u64> {
     let table = &section.slice.table;
+    let mut progress = metrics::Progress::new(table);
+    let base = writer.bytes_written();
     let mut header = section.table.header.clone();
     header.slice = section.slice.clone();
     writer
@@ -298,6 +300,9 @@ async fn dump_section<W: Write>(
         let chunk =
             chunk.map_err(|e| anyhow!("table {table}: reading rows: {}", error_text(&e)))?;
         decoder.feed(&chunk, writer)?;
+        if progress.wanted() {
+            progress.update(decoder.digest().rows, writer.bytes_written() - base);
+        }
     }
     decoder.finish()?;
     let digest = decoder.digest();
@@ -311,6 +316,8 @@ async fn dump_section<W: Write>(
             checksum: None,
         }))
         .context("writing the stream")?;
+    progress.finish(digest.rows, writer.bytes_written() - base);
+    metrics::section(table, metrics::SectionStatus::Done);
     Ok(digest.rows)
 }
 

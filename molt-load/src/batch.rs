@@ -143,6 +143,9 @@ pub struct Batch {
     /// A COPY is open on the worker's COPY session.
     copying: bool,
     broken: Option<Broken>,
+    /// Counted in `molt_copy_batches_in_flight` from its first chunk until
+    /// it is committed or dropped (nothing without `--metrics-addr`).
+    in_flight: Option<molt_core::metrics::InFlight>,
 }
 
 impl Batch {
@@ -152,6 +155,9 @@ impl Batch {
 
     /// Adds a chunk of whole rows, streaming it to the server.
     pub async fn push(&mut self, conn: &mut Conn, copy: &TableCopy, chunk: Bytes, rows: u64) {
+        if self.chunks.is_empty() {
+            self.in_flight = molt_core::metrics::batch_in_flight();
+        }
         self.chunks.push(chunk.clone());
         self.rows += rows;
         self.bytes += chunk.len() as u64;
@@ -286,6 +292,7 @@ impl Batch {
                 )));
             }
             attempt += 1;
+            molt_core::metrics::retry(broken.error.sqlstate());
             tokio::time::sleep(retry::backoff(attempt)).await;
             let result = if copy.pk.is_some() {
                 self.retry_via_temp(conn, copy).await
@@ -308,6 +315,7 @@ impl Batch {
         self.bytes = 0;
         self.copying = false;
         self.broken = None;
+        self.in_flight = None;
     }
 
     /// COPY into a fresh TEMP table, then insert what is not there yet.

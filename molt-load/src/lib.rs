@@ -40,6 +40,8 @@ use molt_core::ConnUrl;
 pub struct Args {
     #[command(flatten)]
     pub diag: molt_core::diag::DiagArgs,
+    #[command(flatten)]
+    pub metrics: molt_core::metrics::MetricsArgs,
     /// Target URL (postgresql:// or cockroachdb://; mysql:// applies a stream, e.g. a rollback, to
     /// existing MySQL tables; `env:VAR` and `file:PATH` read it indirectly).
     #[arg(long, env = "MOLT_TARGET", value_name = "URL", hide_env_values = true)]
@@ -159,6 +161,12 @@ pub fn command() -> clap::Command {
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
     let args = Args::parse_from(args);
     molt_core::diag::set_format(args.diag.log_format);
+    // Before any work: a port in use fails the run before a row moves.
+    if let Some(addr) = args.metrics.start("molt-load")? {
+        if !args.quiet {
+            molt_core::info!("metrics on http://{addr}/metrics");
+        }
+    }
     let url = ConnUrl::resolve(&args.target).context("--target")?;
     if args.format == Format::Csv {
         anyhow::bail!("--format csv is not implemented yet; convert the CSV to a stream first");

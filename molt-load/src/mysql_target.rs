@@ -44,6 +44,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use molt_core::exit::{ExitError, SUCCESS, USAGE};
 use molt_core::ident::quote_mysql;
+use molt_core::metrics::SectionStatus;
 use molt_core::mysql::apply::{
     insert_sql, is_transient, row_in_message, rows_per_insert, section_predicate, ColumnWriter,
     TargetColumn, COLUMNS_SQL, SESSION_SQL,
@@ -285,6 +286,7 @@ impl Connection {
                     Ok(c) => break c,
                     Err(e) if is_transient(&e) && attempt < self.max_retries => {
                         attempt += 1;
+                        molt_core::metrics::retry(sqlstate(&e).as_deref());
                         tokio::time::sleep(backoff(attempt)).await;
                     }
                     Err(e) => return Err(e),
@@ -321,6 +323,7 @@ macro_rules! retrying {
                 Ok(v) => break Ok(v),
                 Err(e) if is_transient(&e) && attempt < $self.args.max_retries => {
                     attempt += 1;
+                    molt_core::metrics::retry(sqlstate(&e).as_deref());
                     $self.conn.reset();
                     tokio::time::sleep(backoff(attempt)).await;
                 }
@@ -332,8 +335,9 @@ macro_rules! retrying {
 
 /// How a step of a section failed.
 enum Failure {
-    /// Worth running the whole section again: what was being done, and why.
-    Transient(String),
+    /// Worth running the whole section again: what was being done, and
+    /// why; the error's SQLSTATE (`None`: the connection was lost).
+    Transient(String, Option<String>),
     /// Final; the message names the column and row when it is about one.
     Final(String),
 }
@@ -341,9 +345,18 @@ enum Failure {
 fn classify(doing: &str, error: mysql_async::Error) -> Failure {
     let message = format!("{doing}: {error}");
     if is_transient(&error) {
-        Failure::Transient(message)
+        Failure::Transient(message, sqlstate(&error))
     } else {
         Failure::Final(message)
+    }
+}
+
+/// The SQLSTATE of a server error (MySQL's deadlock 1213 is 40001), for
+/// `molt_retries_total`.
+fn sqlstate(error: &mysql_async::Error) -> Option<String> {
+    match error {
+        mysql_async::Error::Server(e) => Some(e.state.clone()),
+        _ => None,
     }
 }
 
@@ -514,6 +527,7 @@ impl Writer {
             match msg {
                 Msg::Start(header) => {
                     if let Some(open) = section.take() {
+                        molt_core::metrics::section(&open.header.table, SectionStatus::Failed);
                         let message = format!(
                             "{}: a new section started before this one ended",
                             open.label
@@ -541,13 +555,17 @@ impl Writer {
                 }
                 Msg::Broken(error) => {
                     return Err(match section.take() {
-                        Some(open) => self.rollback_with(format!("{}: {error}", open.label)).await,
+                        Some(open) => {
+                            molt_core::metrics::section(&open.header.table, SectionStatus::Failed);
+                            self.rollback_with(format!("{}: {error}", open.label)).await
+                        }
                         None => anyhow::anyhow!(error),
                     });
                 }
             }
         }
         if let Some(open) = section {
+            molt_core::metrics::section(&open.header.table, SectionStatus::Failed);
             let message = format!("{}: the stream ended inside this section", open.label);
             return Err(self.rollback_with(message).await);
         }
@@ -576,11 +594,12 @@ impl Writer {
     async fn recover(&mut self, section: &mut Section, failure: Failure) -> anyhow::Result<()> {
         let mut failure = failure;
         loop {
-            let error = match failure {
+            let (error, state) = match failure {
                 Failure::Final(m) => {
-                    return Err(self.rollback_with(format!("{}: {m}", section.label)).await)
+                    molt_core::metrics::section(&section.header.table, SectionStatus::Failed);
+                    return Err(self.rollback_with(format!("{}: {m}", section.label)).await);
                 }
-                Failure::Transient(e) => e,
+                Failure::Transient(e, state) => (e, state),
             };
             if section.spill.is_none() || section.retries >= self.args.max_retries {
                 let gave_up = if section.retries > 0 {
@@ -589,9 +608,11 @@ impl Writer {
                     String::new()
                 };
                 let message = format!("{}: {error}{gave_up}", section.label);
+                molt_core::metrics::section(&section.header.table, SectionStatus::Failed);
                 return Err(self.rollback_with(message).await);
             }
             section.retries += 1;
+            molt_core::metrics::retry(state.as_deref());
             self.out.note(&format!(
                 "{}: {error}; running the section again (retry {})",
                 section.label, section.retries
@@ -797,9 +818,10 @@ impl Writer {
                 section.pending_bytes = 0;
                 Ok(())
             }
-            Err(error) if is_transient(&error) => {
-                Err(Failure::Transient(format!("inserting {n} rows: {error}")))
-            }
+            Err(error) if is_transient(&error) => Err(Failure::Transient(
+                format!("inserting {n} rows: {error}"),
+                sqlstate(&error),
+            )),
             Err(error) => {
                 let text = error.to_string();
                 // Strict mode names the offending row of the statement.
@@ -833,6 +855,8 @@ impl Writer {
             while let Err(failure) = self.commit(&mut section, &end).await {
                 self.recover(&mut section, failure).await?;
             }
+            // Counted when committed: the section is one transaction.
+            molt_core::metrics::rows(&section.header.table, section.received, section.bytes);
             "ok"
         };
         Ok(ResultRecord {

@@ -38,8 +38,12 @@ impl Output {
         }
     }
 
-    /// Writes one result record to stdout.
+    /// Writes one result record to stdout (and counts the section).
     pub fn result(&self, record: ResultRecord) -> std::io::Result<()> {
+        molt_core::metrics::section(
+            &record.table,
+            molt_core::metrics::SectionStatus::of_result(&record.status),
+        );
         let _guard = self.stdout.lock().unwrap_or_else(|p| p.into_inner());
         let mut line =
             serde_json::to_vec(&Record::Result(Box::new(record))).map_err(std::io::Error::other)?;

@@ -30,6 +30,7 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use molt_core::exit;
 use molt_core::ident::quote_pg_table;
+use molt_core::metrics::SectionStatus;
 use molt_core::stream::{ResultRecord, SectionEnd, TableHeader, TableName};
 use molt_core::target::copy_binary::{self, BinaryPlan, BinaryType};
 use molt_core::target::finalize::finalize;
@@ -97,6 +98,7 @@ macro_rules! retrying {
                 Ok(v) => break Ok(v),
                 Err(e) if e.is_transient() && attempt < $max => {
                     attempt += 1;
+                    molt_core::metrics::retry(e.sqlstate());
                     tokio::time::sleep(retry::backoff(attempt)).await;
                 }
                 Err(e) => break Err(e),
@@ -546,6 +548,7 @@ impl Writer<'_> {
         self.batch_chunks.clear();
         self.rows += rows;
         self.bytes += bytes;
+        molt_core::metrics::rows(&self.header.table, rows, bytes);
         Ok(())
     }
 
@@ -674,7 +677,10 @@ impl SectionCtx {
             format!(" (phase {})", header.slice.phase)
         };
         let label = format!("table {target} shard {}{phase}", header.slice.shard);
-        let predicate = section_predicate(&header, schema).map_err(|e| format!("{label}: {e}"))?;
+        let predicate = section_predicate(&header, schema).map_err(|e| {
+            molt_core::metrics::section(&header.table, SectionStatus::Failed);
+            format!("{label}: {e}")
+        })?;
         Ok(SectionCtx {
             copy: TableCopy::new(&header, &target, schema, binary),
             id: SectionId::new(&header, &target),
@@ -687,7 +693,9 @@ impl SectionCtx {
         })
     }
 
+    /// The message of this section's failure (counted as failed).
     fn fail(&self, e: &dyn std::fmt::Display) -> String {
+        molt_core::metrics::section(&self.header.table, SectionStatus::Failed);
         format!("{}: {e}", self.label)
     }
 
@@ -787,8 +795,10 @@ async fn load_section(
     let args = &shared.args;
     let schema = args.schema.as_deref();
     let target = target_of(&header, schema);
-    let fail =
-        |e: &dyn std::fmt::Display| format!("table {target} shard {}: {e}", header.slice.shard);
+    let fail = |e: &dyn std::fmt::Display| {
+        molt_core::metrics::section(&header.table, SectionStatus::Failed);
+        format!("table {target} shard {}: {e}", header.slice.shard)
+    };
     if header.slice.filter.is_none() && header.slice.shard.count <= 1 {
         shared.out.expect_rows(header.estimated_rows);
     }
@@ -801,6 +811,7 @@ async fn load_section(
             Ok(()) => break,
             Err(e) if e.is_transient() && attempt < args.max_retries => {
                 attempt += 1;
+                molt_core::metrics::retry(e.sqlstate());
                 tokio::time::sleep(retry::backoff(attempt)).await;
             }
             Err(e) => return Err(fail(&e)),

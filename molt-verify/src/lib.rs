@@ -40,6 +40,8 @@ Exit codes: 0 no differences, 1 failure (including a lost connection), 2 usage e
 pub struct Args {
     #[command(flatten)]
     pub diag: molt_core::diag::DiagArgs,
+    #[command(flatten)]
+    pub metrics: molt_core::metrics::MetricsArgs,
     /// Source URL (postgres://, mysql://, oracle:// with the `oracle` build feature), or env:VAR / file:PATH.
     #[arg(long, env = "MOLT_SOURCE", hide_env_values = true)]
     pub source: String,
@@ -173,6 +175,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<i32> {
             return Ok(code);
         }
     };
+    // Before any work: a port in use fails the run before a row is read.
+    if let Some(addr) = args.metrics.start("molt-verify")? {
+        molt_core::info!("metrics on http://{addr}/metrics");
+    }
     if let Some(t) = args.float_tolerance {
         if !(t.is_finite() && t >= 0.0) {
             return Err(exit::ExitError::new(

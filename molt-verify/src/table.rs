@@ -598,6 +598,7 @@ pub async fn verify_table<W: std::io::Write>(
             missing: n,
             ..Tally::default()
         };
+        molt_core::metrics::verify_chunk(&unit.table, &tally, 0);
         out.table_summary(&TableReport {
             phase: &unit.phase,
             table: &unit.table,
@@ -825,6 +826,7 @@ pub async fn verify_table<W: std::io::Write>(
         if let Some(throttle) = &options.throttle {
             throttle.pace(chunk.source_rows).await;
         }
+        molt_core::metrics::verify_chunk(&unit.table, &chunk, 1);
         out.findings(
             &unit.phase,
             &unit.table,

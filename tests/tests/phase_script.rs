@@ -657,3 +657,143 @@ async fn crdb_check_passes_against_the_standin_and_leaves_no_scratch_database() 
     assert!(err.contains("cannot connect to the target"), "{err}");
     assert!(!err.contains("s3cret"), "{err}");
 }
+
+/// The node_exporter textfile of a phase (`MOLT_TEXTFILE_DIR`).
+fn textfile(dir: &Path, phase: &str) -> Scrape {
+    let file = dir.join(format!("molt_phase_{phase}.prom"));
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let scrape = Scrape::parse(&text);
+    // The Prometheus text format: every sample's metric has a TYPE line.
+    for (name, _, _) in &scrape.samples {
+        assert!(
+            text.contains(&format!("# TYPE {name} gauge\n")),
+            "{name} has no TYPE line in\n{text}"
+        );
+    }
+    scrape
+}
+
+/// The state of `step` in a textfile: the one state whose gauge is 1.
+fn step_state(t: &Scrape, step: &str) -> String {
+    let states: Vec<String> = t
+        .samples
+        .iter()
+        .filter(|(n, l, v)| {
+            n == "molt_phase_step_state"
+                && *v == 1.0
+                && l.iter().any(|(k, s)| k == "step" && s == step)
+        })
+        .filter_map(|(_, l, _)| l.iter().find(|(k, _)| k == "state").map(|(_, s)| s.clone()))
+        .collect();
+    assert_eq!(states.len(), 1, "{step}: {states:?} in\n{}", t.text);
+    states[0].clone()
+}
+
+#[tokio::test]
+async fn phase_sh_keeps_a_node_exporter_textfile_of_its_steps() {
+    let prom = tempfile::tempdir().unwrap();
+    let dir = prom.path().display().to_string();
+    let s = Setup::new(
+        "phase_textfile",
+        500,
+        &[
+            ("MOLT_TEXTFILE_DIR", dir.as_str()),
+            ("MOLT_LOAD_METRICS_ADDR", "127.0.0.1:0"),
+        ],
+    )
+    .await;
+
+    // The tools get --metrics-addr from the env file.
+    let dry = s.phase(&["A", "--dry-run"]);
+    dry.expect(0);
+    assert!(
+        dry.stdout
+            .contains("molt-load --jobs 2 --quiet --metrics-addr 127.0.0.1:0"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        std::fs::read_dir(prom.path()).unwrap().next().is_none(),
+        "a dry run writes no textfile"
+    );
+
+    s.phase(&["A", "--until", "verify"]).expect(0);
+    let t = textfile(prom.path(), "A");
+    for step in ["freeze", "load", "verify"] {
+        assert_eq!(step_state(&t, step), "ok", "{}", t.text);
+        let l = [("phase", "A"), ("step", step)];
+        assert!(t.get("molt_phase_step_duration_seconds", &l).unwrap() >= 0.0);
+        assert_eq!(t.get("molt_phase_step_exit_code", &l), Some(0.0));
+        // All four states are there, for alerts on any of them.
+        assert_eq!(
+            t.samples
+                .iter()
+                .filter(|(n, l, _)| n == "molt_phase_step_state"
+                    && l.iter().any(|(k, v)| k == "step" && v == step))
+                .count(),
+            4
+        );
+    }
+    assert!(t
+        .get("molt_phase_step_exit_code", &[("step", "finalize")])
+        .is_none());
+    let (_, records) = s.logs().pop().unwrap();
+    let summary = summary_of(&records);
+    assert!(summary["rows"].as_i64().unwrap() > 0, "{summary}");
+    assert_eq!(
+        t.get("molt_phase_rows", &[("phase", "A")]),
+        summary["rows"].as_f64(),
+        "{}",
+        t.text
+    );
+    assert_eq!(
+        t.get("molt_phase_bytes", &[("phase", "A")]),
+        summary["bytes"].as_f64()
+    );
+    assert_eq!(t.get("molt_phase_running", &[("phase", "A")]), Some(0.0));
+    assert_eq!(t.get("molt_phase_exit_code", &[("phase", "A")]), Some(0.0));
+    // Written through a temporary file renamed into place: nothing else left.
+    let names: Vec<String> = std::fs::read_dir(prom.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["molt_phase_A.prom".to_owned()]);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(prom.path().join("molt_phase_A.prom"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o644, 0o644, "node_exporter may run as another user");
+
+    // A failing step: B frozen, then its load finds no target.
+    s.phase(&["B", "--until", "freeze"]).expect(0);
+    s.set_env(
+        "MOLT_TARGET",
+        &with_password("postgres://postgres@127.0.0.1:1/nowhere"),
+    );
+    s.phase(&["B", "--from", "load", "--until", "verify"])
+        .expect(1);
+    let t = textfile(prom.path(), "B");
+    assert_eq!(step_state(&t, "load"), "failed", "{}", t.text);
+    assert_eq!(step_state(&t, "verify"), "pending", "{}", t.text);
+    assert!(
+        t.get("molt_phase_step_state", &[("step", "freeze")])
+            .is_none(),
+        "only this run's steps: {}",
+        t.text
+    );
+    assert_eq!(
+        t.get("molt_phase_step_exit_code", &[("step", "load")]),
+        Some(1.0)
+    );
+    assert_eq!(t.get("molt_phase_exit_code", &[("phase", "B")]), Some(1.0));
+    assert_eq!(t.get("molt_phase_rows", &[("phase", "B")]), Some(0.0));
+
+    // A directory that is not there is a configuration error.
+    s.set_env("MOLT_TARGET", &with_password(&s.target));
+    let missing = prom.path().join("missing").display().to_string();
+    s.set_env("MOLT_TEXTFILE_DIR", &missing);
+    let bad = s.phase(&["C"]);
+    bad.expect(2);
+    assert!(bad.stderr.contains("MOLT_TEXTFILE_DIR"), "{}", bad.stderr);
+}

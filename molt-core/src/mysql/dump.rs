@@ -206,6 +206,8 @@ pub async fn dump_section<W: Write>(
 ) -> Result<SectionStats, MysqlError> {
     let table = &plan.header.table;
     let sql = section_sql(plan, slice)?;
+    let mut progress = crate::metrics::Progress::new(table);
+    let base = writer.bytes_written();
     let mut header = plan.header.clone();
     header.slice = slice.clone();
     writer.record(&Record::Table(Box::new(header)))?;
@@ -294,6 +296,7 @@ pub async fn dump_section<W: Write>(
         out.finish();
         digest.add_row(hasher.finish_row());
         writer.maybe_flush()?;
+        progress.update(digest.rows, writer.bytes_written() - base);
     }
     let counted = [
         (ZERO_DATE_TO_NULL, &zero_dates),
@@ -322,6 +325,8 @@ pub async fn dump_section<W: Write>(
         changes: changes.clone(),
         checksum: None,
     }))?;
+    progress.finish(digest.rows, writer.bytes_written() - base);
+    crate::metrics::section(table, crate::metrics::SectionStatus::Done);
     Ok(SectionStats {
         table: Some(table.clone()),
         rows: digest.rows,

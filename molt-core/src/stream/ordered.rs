@@ -465,7 +465,10 @@ mod tests {
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3001);
-        assert_eq!(lines[3000], r#"{"type":"close"}"#, "the close record comes last");
+        assert_eq!(
+            lines[3000], r#"{"type":"close"}"#,
+            "the close record comes last"
+        );
         let lines = &lines[..3000];
         for chunk in lines.chunks(500) {
             let t = chunk[0].split(' ').next().unwrap();

@@ -49,6 +49,7 @@ pub async fn connect_retrying(url: &ConnUrl, retries: u32) -> Result<Target> {
                         .is_some_and(super::retry::is_transient_sqlstate) =>
             {
                 attempt += 1;
+                crate::metrics::retry(e.sqlstate());
                 tokio::time::sleep(super::retry::backoff(attempt)).await;
             }
             other => return other,

@@ -220,7 +220,8 @@ pub async fn run_concurrent_ddl(
                         ))
                         .await;
                     }
-                    Some("40001" | "40003") if attempt + 1 < ATTEMPTS => {
+                    Some(state @ ("40001" | "40003")) if attempt + 1 < ATTEMPTS => {
+                        crate::metrics::retry(Some(state));
                         tokio::time::sleep(retry::backoff(attempt + 1)).await;
                     }
                     _ => return Err(e),
@@ -255,6 +256,7 @@ pub async fn delete_in_chunks(
                 Ok(n) => break n,
                 Err(e) if retry::is_transient(&e) && attempt < max_retries && !e.is_closed() => {
                     attempt += 1;
+                    crate::metrics::retry(e.code().map(|c| c.code()));
                     tokio::time::sleep(retry::backoff(attempt)).await;
                 }
                 Err(e) => return Err(TargetError::db(format!("deleting rows of {table}"), e)),
