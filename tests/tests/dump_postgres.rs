@@ -46,9 +46,14 @@ fn sections(stdout: &[u8]) -> Vec<Section> {
         records[0]["type"], "stream",
         "the stream header comes first"
     );
+    assert_eq!(
+        records.last().map(|r| r["type"].clone()),
+        Some(Value::from("close")),
+        "the close record comes last"
+    );
     let mut out = Vec::new();
     let mut current: Option<Section> = None;
-    for record in records.into_iter().skip(1) {
+    for record in records[1..records.len() - 1].iter().cloned() {
         if record.is_array() {
             current
                 .as_mut()
